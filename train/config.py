@@ -1,0 +1,75 @@
+"""The training configuration: one nested dataclass, loaded from TOML and validated at load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from soundsentry.device.frontend import FrontEndParams
+from soundsentry.device.errors import UsageError
+from soundsentry.device.settings import from_mapping, load_toml, option
+
+from .model import PRESETS
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowConfig:
+    frames: int = option(64, min=8, max=1024, help="frames in one model window (64 x 16 ms = about 1 s)")
+    hop_frames: int = option(16, min=1, max=1024, help="frames between two windows on the device")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AugmentConfig:
+    noise: bool = option(True, help="add white noise at a random SNR")
+    noise_snr_db: tuple[float, float] = option((15.0, 40.0), min=-10, max=100)
+    shift: bool = option(True, help="roll the waveform by up to a window, zeroing the wrapped part")
+    gain: bool = option(True, help="scale the volume")
+    gain_db: tuple[float, float] = option((-12.0, 6.0), min=-60, max=30)
+    stretch: bool = option(True, help="time-stretch variants (librosa), precomputed and cached")
+    stretch_rates: tuple[float, float] = option((0.85, 1.15), min=0.5, max=2.0)
+    pitch: bool = option(True, help="pitch-shift variants (librosa), precomputed and cached")
+    pitch_steps: tuple[float, float] = option((-2.0, 2.0), min=-12, max=12)
+    variants: int = option(2, min=0, max=10, help="stretch/pitch variants precomputed per clip")
+    background_dir: str = option("", help="folder of room recordings to mix in ('' = off)")
+    background_snr_db: tuple[float, float] = option((0.0, 20.0), min=-20, max=60)
+    probability: float = option(0.8, min=0.0, max=1.0, help="chance each waveform augmentation is applied")
+    mixup: bool = option(True)
+    mixup_alpha: float = option(0.2, min=0.0, max=10.0)
+    time_masks: int = option(2, min=0, max=10, help="SpecAugment time masks per window")
+    time_mask_frames: int = option(8, min=0, max=256)
+    freq_masks: int = option(2, min=0, max=10, help="SpecAugment frequency masks per window")
+    freq_mask_bands: int = option(8, min=0, max=256)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitConfig:
+    epochs: int = option(80, min=1, max=10000)
+    batch_size: int = option(32, min=1, max=4096)
+    learning_rate: float = option(3e-3, min=1e-6, max=1.0)
+    amsgrad: bool = option(True, help="Adam with the AMSGrad variant")
+    schedule: str = option("cosine", choices=("cosine", "plateau", "constant"))
+    patience: int = option(20, min=1, max=1000, help="epochs without val_loss improvement before stopping")
+    val_fraction: float = option(0.15, min=0.05, max=0.5, help="recordings held out for early stopping")
+    windows_per_clip: int = option(4, min=1, max=64, help="active windows drawn from each clip per epoch")
+    label_smoothing: float = option(0.05, min=0.0, max=0.5)
+    seed: int = option(0, min=0)
+    mixed_precision: bool = option(False, help="float16 compute on GPUs that support it")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    preset: str = option("compact", choices=PRESETS)
+    frontend: FrontEndParams = field(default_factory=FrontEndParams)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+
+
+def load_train_config(path: str | Path | None = None, *, preset: str | None = None) -> TrainConfig:
+    """Defaults, overridden by a TOML file, then by --preset."""
+    config = from_mapping(TrainConfig, load_toml(path)) if path else TrainConfig()
+    if preset is not None:
+        if preset not in PRESETS:
+            raise UsageError(f"--preset {preset!r} is not one of {', '.join(PRESETS)}")
+        config = replace(config, preset=preset)
+    return config

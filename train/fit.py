@@ -1,0 +1,93 @@
+"""The training loop: augmented epochs, Adam (AMSGrad), a learning-rate schedule, early stopping with
+best-weight restore, fixed seeds; on a GPU when there is one, mirrored over several."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .augment import mixup
+from .config import TrainConfig
+from .features import FeatureSet, load_backgrounds, sample_epoch
+from .model import build_model
+
+log = logging.getLogger("soundsentry.train.fit")
+
+
+def distribution(mixed_precision: bool) -> tf.distribute.Strategy:
+    """MirroredStrategy over several GPUs, the default strategy otherwise; mixed float16 on request."""
+    gpus = tf.config.list_physical_devices("GPU")
+    log.info("devices: %s", ", ".join(g.name for g in gpus) or "CPU only")
+    if mixed_precision:
+        if gpus:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        else:
+            log.warning("mixed_precision asked for but no GPU: training in float32")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+class EpochData(keras.utils.PyDataset):
+    """Fresh augmented windows every epoch, mixup applied per batch."""
+
+    def __init__(self, features: FeatureSet, indices: np.ndarray, config: TrainConfig, backgrounds: list) -> None:
+        super().__init__()
+        self.features, self.indices, self.config, self.backgrounds = features, indices, config, backgrounds
+        self.rng = np.random.default_rng(config.fit.seed)
+        self.n_classes = len(features.labels)
+        self._draw()
+
+    def _draw(self) -> None:
+        self.x, self.y = sample_epoch(self.features, self.indices, self.config, self.rng, self.backgrounds)
+        self.order = self.rng.permutation(len(self.x))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.config.fit.batch_size)
+
+    def __getitem__(self, i: int):
+        bs = self.config.fit.batch_size
+        pick = self.order[i * bs : (i + 1) * bs]
+        x = self.x[pick][..., None]
+        y = keras.utils.to_categorical(self.y[pick], self.n_classes).astype(np.float32)
+        if self.config.augment.mixup and len(pick) > 1:
+            x, y, _ = mixup(x, y, self.config.augment.mixup_alpha, self.rng)
+        return x, y
+
+    def on_epoch_end(self) -> None:
+        self._draw()
+
+
+def fit_model(features: FeatureSet, fit_idx: np.ndarray, val_idx: np.ndarray, config: TrainConfig,
+              *, verbose: int | None = None) -> tuple[keras.Model, dict]:
+    """Train one model on the clips `fit_idx`, stopping early on the clean windows of `val_idx`."""
+    f = config.fit
+    keras.utils.set_random_seed(f.seed)
+    strategy = distribution(f.mixed_precision)
+    backgrounds = load_backgrounds(config.augment.background_dir, features.params.sample_rate)
+    data = EpochData(features, fit_idx, config, backgrounds)
+    clean_x, _ = features.windows_of(fit_idx)
+    val_x, val_y = features.windows_of(val_idx)
+    val = (val_x[..., None], keras.utils.to_categorical(val_y, len(features.labels)))
+    steps = len(data) * f.epochs
+    with strategy.scope():
+        model = build_model(config.preset, (features.window_frames, features.params.n_mels), len(features.labels), clean_x)
+        lr = keras.optimizers.schedules.CosineDecay(f.learning_rate, steps, alpha=0.02) if f.schedule == "cosine" \
+            else f.learning_rate
+        model.compile(optimizer=keras.optimizers.Adam(lr, amsgrad=f.amsgrad),
+                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=f.label_smoothing),
+                      metrics=["accuracy"])
+    callbacks = [keras.callbacks.EarlyStopping("val_loss", patience=f.patience, restore_best_weights=True)]
+    if f.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=max(2, f.patience // 3)))
+    if verbose is None:
+        verbose = 1 if sys.stderr.isatty() else 2
+    history = model.fit(data, validation_data=val, epochs=f.epochs, callbacks=callbacks, verbose=verbose)
+    return model, history.history
+
+
+def predict_windows(model: keras.Model, windows: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    return model.predict(windows[..., None], batch_size=batch_size, verbose=0)
