@@ -93,6 +93,12 @@ def register_device_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
 
+    p = sub.add_parser("run", help="listen and publish sound events (the daemon)")
+    p.set_defaults(func=not_built("the daemon is issue 5"))
+
+    p = sub.add_parser("devices", help="list audio inputs")
+    p.set_defaults(func=not_built("the daemon is issue 5"))
+
     p = sub.add_parser("flash", help="install a signed model bundle on devices (not built yet)")
     p.set_defaults(func=not_built("signed model flashing has no issue yet"))
 

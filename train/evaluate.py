@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_
 
 from soundsentry.device.classifier import Classifier, open_model
 from soundsentry.device.errors import SoundsentryError
+from soundsentry.device.frontend import FrontEndParams
 from soundsentry.device.windows import combine_scores
 
 from .config import TrainConfig, WindowConfig
@@ -55,25 +57,22 @@ def metrics(y_true: np.ndarray, scores: np.ndarray, labels: list[str]) -> dict:
     }
 
 
-def read_run_info(model_path: Path) -> dict:
-    info_path = model_path.parent / RUN_INFO
-    if not info_path.is_file():
-        raise SoundsentryError(f"{model_path}: no {RUN_INFO} beside it: labels and front end unknown")
-    return json.loads(info_path.read_text())
-
-
-def load_keras(model_path: Path):
-    """A trained Keras model with the labels, front end and window its run recorded."""
+def load_trained(model_path: Path):
+    """A trained Keras model and its run.json (labels, front end, window); one-line errors otherwise."""
     import keras
 
-    from soundsentry.device.frontend import FrontEndParams
-
-    info = read_run_info(model_path)
+    if not model_path.is_file():
+        raise SoundsentryError(f"{model_path}: no such file")
+    if not zipfile.is_zipfile(model_path):
+        raise SoundsentryError(f"{model_path}: not a Keras model (.keras zip archive)")
     try:
         model = keras.models.load_model(model_path)
     except Exception as exc:  # keras raises many kinds for a file that is not a model
         raise SoundsentryError(f"{model_path}: not a Keras model ({str(exc).splitlines()[0][:160]})") from None
-    return model, info["labels"], FrontEndParams.from_dict(info["frontend"]), info["window"]
+    info_path = model_path.parent / RUN_INFO
+    if not info_path.is_file():
+        raise SoundsentryError(f"{model_path}: no {RUN_INFO} beside it: labels and front end unknown")
+    return model, json.loads(info_path.read_text())
 
 
 def evaluate(data: str | os.PathLike, model: str | os.PathLike | None = None, *, format: str | None = None,
@@ -81,7 +80,8 @@ def evaluate(data: str | os.PathLike, model: str | os.PathLike | None = None, *,
     """Evaluate a bundle (default: the shipped one) or a `.keras` model on a whole data set."""
     dataset = load_dataset(data, format)
     if model is not None and str(model).endswith(".keras"):
-        keras_model, labels, frontend, window = load_keras(Path(model))
+        keras_model, info = load_trained(Path(model))
+        labels, frontend, window = info["labels"], FrontEndParams.from_dict(info["frontend"]), info["window"]
         predict = lambda w: keras_model.predict(w[..., None], batch_size=256, verbose=0)  # noqa: E731
         name = str(model)
     else:

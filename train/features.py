@@ -198,8 +198,8 @@ def augment_wave(wave: np.ndarray, a: AugmentConfig, rng: np.random.Generator, m
 
 def sample_epoch(features: FeatureSet, indices, config: TrainConfig, rng: np.random.Generator,
                  backgrounds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """One epoch of augmented training windows: per clip, a random variant, augmented, then up to
-    `windows_per_clip` of its active windows."""
+    """One epoch of augmented training windows: per clip, a random variant, augmented, then
+    `windows_per_clip` of its active windows (repeating some when it has fewer), so epochs are equal."""
     params, a = features.params, config.augment
     max_shift = features.window_frames * params.hop_length
     xs, ys = [], []
@@ -209,7 +209,8 @@ def sample_epoch(features: FeatureSet, indices, config: TrainConfig, rng: np.ran
         wave = augment_wave(wave, a, rng, max_shift, backgrounds)
         windows = clip_features(wave, params.sample_rate, params, features.window_frames, features.hop_frames)
         active = np.flatnonzero(active_mask(np.array([w.level for w in windows])))
-        take = rng.choice(active, size=min(len(active), config.fit.windows_per_clip), replace=False)
+        k = config.fit.windows_per_clip
+        take = rng.choice(active, size=k, replace=len(active) < k)
         xs += [windows[j].mel for j in take]
         ys += [clip.label] * len(take)
     x = np.stack(xs)

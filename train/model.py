@@ -12,6 +12,7 @@ import keras
 import numpy as np
 from keras import layers
 
+BN_MOMENTUM = 0.9  # Keras' 0.99 leaves the moving statistics unsettled after the few hundred steps small data sets give
 PRESETS = ("compact", "seed-multiscale", "baseline-mfcc-logreg")
 
 
@@ -27,13 +28,13 @@ class CompactSpec:
 
 def conv_bn_relu(x, filters: int, kernel, strides=1, name: str = ""):
     x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}conv")(x)
-    x = layers.BatchNormalization(name=f"{name}bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}bn")(x)
     return layers.ReLU(name=f"{name}relu")(x)
 
 
 def separable_block(x, filters: int, stride: int, name: str):
     x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}dw")(x)
-    x = layers.BatchNormalization(name=f"{name}dw_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}dw_bn")(x)
     x = layers.ReLU(name=f"{name}dw_relu")(x)
     return conv_bn_relu(x, filters, 1, name=f"{name}pw_")
 

@@ -1,0 +1,59 @@
+"""Shared fixtures: the real ESC-50 subset, tiny synthetic data sets, and a bundle trained on tones."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import synth  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+ESC50 = Path(os.environ.get("SOUNDSENTRY_ESC50", REPO.parent / "shared" / "data" / "esc50-subset"))
+
+
+@pytest.fixture(scope="session")
+def esc50_dir() -> Path:
+    assert (ESC50 / "meta" / "esc50.csv").is_file(), f"the ESC-50 subset is missing at {ESC50}"
+    return ESC50
+
+
+@pytest.fixture(scope="session")
+def tone_data(tmp_path_factory) -> Path:
+    """Four synthetic classes (low tone, high tone, chirp, noise), six clips each, folder layout."""
+    return synth.write_folders(tmp_path_factory.mktemp("tones"), per_class=6)
+
+
+def fast_config(**fit):
+    from soundsentry.train.config import TrainConfig
+
+    config = TrainConfig()
+    return replace(config, augment=replace(config.augment, variants=0, mixup=False),
+                   fit=replace(config.fit, epochs=fit.get("epochs", 25), patience=100, batch_size=16,
+                               windows_per_clip=6, learning_rate=5e-3, val_fraction=0.25))
+
+
+@pytest.fixture(scope="session")
+def tone_run(tone_data, tmp_path_factory) -> Path:
+    """A training run on the tone data (a few seconds on a CPU): model.keras and run.json."""
+    from soundsentry.train.run import train
+
+    out = tmp_path_factory.mktemp("run") / "tones"
+    train(tone_data, out, config=fast_config(), cache_dir=tmp_path_factory.mktemp("cache"), verbose=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tone_bundle(tone_run, tone_data, tmp_path_factory) -> Path:
+    """The tone model converted to a full-int8 bundle."""
+    from soundsentry.convert.convert import convert_model
+
+    out = tmp_path_factory.mktemp("bundle") / "tones.ssb"
+    convert_model(tone_run / "model.keras", tone_data, out, name="tones", version="test", min_agreement=0.0)
+    return out
