@@ -68,6 +68,7 @@ def convert_model(model: str | os.PathLike, calibration: str | os.PathLike, out:
     from soundsentry.train.config import TrainConfig, WindowConfig
     from soundsentry.train.datasets import load_dataset
     from soundsentry.train.evaluate import load_trained
+    from soundsentry.train.features import BACKGROUND
     from soundsentry.train.features import extract
 
     if quant not in QUANT_MODES:
@@ -115,7 +116,8 @@ def convert_model(model: str | os.PathLike, calibration: str | os.PathLike, out:
     }
     bundle = make_bundle(tflite, name=name or info.get("name") or model_path.parent.name,
                          version=version or "1", labels=labels, frontend=frontend, window_frames=frames,
-                         hop_frames=hop, provenance=provenance, selftest_window=held_x[0])
+                         hop_frames=hop, provenance=provenance, selftest_window=held_x[0],
+                         background_labels=tuple(label for label in labels if label == BACKGROUND))
     classifier = Classifier(bundle)
     check = agreement(keras_scores, np.stack([classifier(w) for w in held_x]), held_y)
     check["accuracy_drop"] = check["keras_accuracy"] - check["tflite_accuracy"]

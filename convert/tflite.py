@@ -45,11 +45,13 @@ def tensor_quantization(detail: dict) -> Quantization:
 
 
 def make_bundle(tflite: bytes, *, name: str, version: str, labels: list[str], frontend: FrontEndParams,
-                window_frames: int, hop_frames: int, provenance: dict, selftest_window: np.ndarray) -> Bundle:
+                window_frames: int, hop_frames: int, provenance: dict, selftest_window: np.ndarray,
+                background_labels: tuple[str, ...] = ()) -> Bundle:
     """A complete bundle: quantization from the interpreter, the self-test output from running it."""
     interpreter = interpreter_class()(model_content=tflite)
     bundle = Bundle(
-        name=name, version=version, labels=tuple(labels), frontend=frontend,
+        name=name, version=version, labels=tuple(labels), background_labels=tuple(background_labels),
+        frontend=frontend,
         window_frames=window_frames, hop_frames=hop_frames,
         input=tensor_quantization(interpreter.get_input_details()[0]),
         output=tensor_quantization(interpreter.get_output_details()[0]),

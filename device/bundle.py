@@ -62,6 +62,8 @@ class Bundle:
     selftest: dict | None = None
     signature: str | None = None
     path: Path | None = None
+    background_labels: tuple[str, ...] = ()
+    """Labels that mean 'nothing in particular' (a quiet room): scored, but never events."""
 
     @property
     def sha256(self) -> str:
@@ -89,6 +91,7 @@ class Bundle:
             "version": self.version,
             "created": self.created,
             "labels": list(self.labels),
+            "background_labels": list(self.background_labels),
             "frontend": self.frontend.to_dict(),
             "window": {
                 "frames": self.window_frames,
@@ -112,6 +115,7 @@ class Bundle:
             "version": self.version,
             "created": self.created,
             "labels": list(self.labels),
+            "background_labels": list(self.background_labels),
             "size_bytes": self.size_bytes,
             "sha256": self.sha256,
             "input_dtype": self.input.dtype,
@@ -173,6 +177,9 @@ def parse_bundle(manifest: dict, model: bytes, where: str) -> Bundle:
         raise BundleError(f"{where}: bundle has no labels")
     if not all(isinstance(label, str) and label for label in labels) or len(set(labels)) != len(labels):
         raise BundleError(f"{where}: labels must be distinct non-empty strings")
+    background = manifest.get("background_labels", [])
+    if not isinstance(background, list) or any(label not in labels for label in background):
+        raise BundleError(f"{where}: background_labels {background!r} must be a list of labels")
     model_info = _need(manifest, "model", dict, where)
     digest = hashlib.sha256(model).hexdigest()
     if model_info.get("sha256") != digest:
@@ -189,6 +196,7 @@ def parse_bundle(manifest: dict, model: bytes, where: str) -> Bundle:
         name=str(_need(manifest, "name", str, where)),
         version=str(_need(manifest, "version", str, where)),
         labels=tuple(labels),
+        background_labels=tuple(background),
         frontend=frontend,
         window_frames=frames,
         hop_frames=hop,

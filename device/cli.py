@@ -72,6 +72,39 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+RUN_FLAGS = {"source": "source.name", "model": "model", "device_id": "device_id", "rate": "source.rate",
+             "fast": "source.fast", "gate_dbfs": "gate_dbfs"}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .config import config_toml, load_config
+    from .daemon import Daemon
+
+    overrides = {key: getattr(args, flag) for flag, key in RUN_FLAGS.items() if getattr(args, flag) is not None}
+    if args.gate_dbfs is not None:
+        overrides["gate"] = True
+    load = lambda: load_config(args.config, overrides)  # noqa: E731
+    config = load()
+    if args.print_config:
+        print(config_toml(config), end="")
+        return 0
+    logging.getLogger().setLevel(config.log_level if args.log_level is None else args.log_level)
+    return Daemon(load).run()
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from .sources import list_inputs
+
+    inputs = list_inputs()
+    if args.json:
+        emit_json({"inputs": inputs})
+    elif not inputs:
+        print("no audio inputs found")
+    for d in [] if args.json else inputs:
+        print(f"{d['index']:3}  {d['name']}  ({d['channels']} ch, {d['default_rate']} Hz)")
+    return 0
+
+
 def not_built(what: str):
     def handler(args: argparse.Namespace) -> int:
         print(f"soundsentry {args.command}: not built yet: {what}", file=sys.stderr)
@@ -93,11 +126,20 @@ def register_device_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("run", help="listen and publish sound events (the daemon)")
-    p.set_defaults(func=not_built("the daemon is issue 5"))
+    p = sub.add_parser("run", help="listen and emit sound events (the daemon)")
+    p.add_argument("--config", metavar="FILE", help="TOML config (default: /etc/soundsentry/config.toml if present)")
+    p.add_argument("--source", help="mic, mic:INDEX, mic:NAME, file:PATH or demo")
+    p.add_argument("--model", metavar="BUNDLE", help="model bundle (default: the shipped one)")
+    p.add_argument("--device-id", help="this device's name in events (default: the hostname)")
+    p.add_argument("--rate", type=int, help="capture rate in Hz (default: the device's)")
+    p.add_argument("--fast", action="store_true", default=None, help="file sources: as fast as possible")
+    p.add_argument("--gate-dbfs", type=float, metavar="DBFS", help="skip inference below this level")
+    p.add_argument("--print-config", action="store_true", help="print the effective config as TOML and exit")
+    p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("devices", help="list audio inputs")
-    p.set_defaults(func=not_built("the daemon is issue 5"))
+    p = sub.add_parser("devices", help="list audio inputs: index, name, channels, default rate")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_devices)
 
     p = sub.add_parser("flash", help="install a signed model bundle on devices (not built yet)")
     p.set_defaults(func=not_built("signed model flashing has no issue yet"))
@@ -106,7 +148,7 @@ def register_device_commands(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="soundsentry", description="Edge sound classifier: log-mel + int8 CNN, events over MQTT.")
     parser.add_argument("--version", action="version", version=f"soundsentry {package_version()}")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_device_commands(sub)
     for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
@@ -120,7 +162,7 @@ def setup_logging(level: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level)
+    setup_logging(args.log_level or "INFO")
     try:
         return args.func(args)
     except SoundsentryError as exc:

@@ -41,6 +41,16 @@ def mix_background(y: np.ndarray, background: np.ndarray, snr_db: float, rng: np
     return (y + segment * np.float32(scale)).astype(np.float32)
 
 
+def coloured_noise(n: int, exponent: float, level_dbfs: float, rng: np.random.Generator) -> np.ndarray:
+    """Noise with power falling as 1/f**exponent (0 white, 1 pink, 2 brown), scaled to `level_dbfs`."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n)
+    freqs[0] = freqs[1]
+    y = np.fft.irfft(spectrum / freqs ** (exponent / 2), n)
+    y *= 10 ** (level_dbfs / 20) / np.sqrt(max(np.mean(y**2), 1e-20))
+    return y.astype(np.float32)
+
+
 def time_stretch(y: np.ndarray, rate: float) -> np.ndarray:
     """Faster (rate > 1, shorter) or slower playback at the same pitch (librosa phase vocoder)."""
     import librosa

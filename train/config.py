@@ -32,6 +32,9 @@ class AugmentConfig:
     variants: int = option(2, min=0, max=10, help="stretch/pitch variants precomputed per clip")
     background_dir: str = option("", help="folder of room recordings to mix in ('' = off)")
     background_snr_db: tuple[float, float] = option((0.0, 20.0), min=-20, max=60)
+    background_class: bool = option(True, help="add a 'background' class of quiet coloured noise (and "
+                                     "background_dir recordings), so quiet rooms have a label of their own")
+    background_level_dbfs: tuple[float, float] = option((-80.0, -35.0), min=-140, max=0)
     probability: float = option(0.8, min=0.0, max=1.0, help="chance each waveform augmentation is applied")
     mixup: bool = option(True)
     mixup_alpha: float = option(0.2, min=0.0, max=10.0)

@@ -91,7 +91,7 @@ def evaluate(data: str | os.PathLike, model: str | os.PathLike | None = None, *,
         window = {"frames": b.window_frames, "hop_frames": b.hop_frames}
         predict, name = classifier_predict(classifier), str(b.path)
     config = TrainConfig(frontend=frontend, window=WindowConfig(frames=window["frames"], hop_frames=window["hop_frames"]))
-    config = replace(config, augment=replace(config.augment, variants=0))
+    config = replace(config, augment=replace(config.augment, variants=0, background_class=False))
     features = extract(dataset, config, cache_dir)
     known = [i for i, c in enumerate(features.clips) if features.labels[c.label] in labels]
     missing = sorted(set(features.labels) - set(labels))

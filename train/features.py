@@ -26,7 +26,9 @@ from .config import AugmentConfig, TrainConfig
 from .datasets import AUDIO_SUFFIXES, Dataset
 
 log = logging.getLogger("soundsentry.train.features")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+BACKGROUND = "background"
+BACKGROUND_SECONDS = 5.0
 
 
 @dataclass
@@ -88,6 +90,7 @@ def cache_key(dataset: Dataset, config: TrainConfig) -> str:
         "window": [config.window.frames, config.window.hop_frames],
         "variants": [a.variants if (a.stretch or a.pitch) else 0, a.stretch, a.stretch_rates, a.pitch, a.pitch_steps,
                      config.fit.seed],
+        "background": [a.background_class, a.background_level_dbfs, a.background_dir],
         "files": [(str(c.path), c.label, c.fold, c.group, *_stat(c.path)) for c in dataset.clips],
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:20]
@@ -147,6 +150,9 @@ def extract(dataset: Dataset, config: TrainConfig, cache_dir: str | os.PathLike 
         ))
     if not clips:
         raise SoundsentryError(f"{dataset.root}: no readable clips ({len(skipped)} skipped)")
+    if config.augment.background_class and BACKGROUND not in labels:
+        labels = [*labels, BACKGROUND]
+        clips += background_clips(clips, len(labels) - 1, config, rng)
     dataset.skipped = skipped
     features = FeatureSet(labels, clips, params, config.window.frames, config.window.hop_frames, skipped)
     if cache_path:
@@ -156,6 +162,30 @@ def extract(dataset: Dataset, config: TrainConfig, cache_dir: str | os.PathLike 
             pickle.dump(features, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, cache_path)
     return features
+
+
+def background_clips(clips: list[ClipFeatures], label: int, config: TrainConfig,
+                     rng: np.random.Generator) -> list[ClipFeatures]:
+    """As many quiet-room clips as the largest class has: coloured noise at a random low level, and
+    stretches of the background_dir recordings when there are any; spread over the data set's folds."""
+    params, window = config.frontend, config.window
+    per_class = np.bincount([c.label for c in clips])
+    folds = sorted({c.fold for c in clips})
+    rooms = load_backgrounds(config.augment.background_dir, params.sample_rate)
+    n = int(BACKGROUND_SECONDS * params.sample_rate)
+    out = []
+    for i in range(int(per_class.max())):
+        level = float(rng.uniform(*config.augment.background_level_dbfs))
+        wave = augment.coloured_noise(n, float(rng.choice([0.0, 1.0, 2.0])), level, rng)
+        if rooms and i % 2:
+            room = rooms[i // 2 % len(rooms)]
+            start = int(rng.integers(0, max(1, len(room) - n)))
+            wave = room[start : start + n].astype(np.float32)
+        windows = clip_features(wave, params.sample_rate, params, window.frames, window.hop_frames)
+        out.append(ClipFeatures(label=label, fold=folds[i % len(folds)], group=f"{BACKGROUND}-{i}", waves=[wave],
+                                windows=np.stack([w.mel for w in windows]),
+                                levels=np.array([w.level for w in windows], np.float32)))
+    return out
 
 
 def load_backgrounds(folder: str, sample_rate: int) -> list[np.ndarray]:
