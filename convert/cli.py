@@ -40,8 +40,12 @@ def register_convert(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    print("soundsentry bench: not built yet", flush=True)
-    return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .bench import bench, human
+
+    result = bench(args.model)
+    print(json.dumps(result) if args.json else human(result))
+    return 0
 
 
 def register_bench(sub: argparse._SubParsersAction) -> None:

@@ -91,12 +91,14 @@ class Daemon:
                     pipeline = self._reload_pipeline(pipeline, source)
                 block, gap = buffer.get(timeout=0.25)
                 if gap:
-                    log.warning("pipeline fell behind: dropped %.2f s of audio", gap / source.rate)
+                    log.warning("%.2f s of audio lost (dropped or not captured)", gap / source.rate)
                     self._emit(pipeline.skip(gap))
                 if block is None:
                     if source.finished.is_set() and buffer.closed:
                         break
                     continue
+                if pipeline.samples_in == 0:  # stream second 0 is when the first block began
+                    pipeline.detector.clock = StreamClock(time.time() - len(block) / source.rate)
                 scored, messages = pipeline.push(block)
                 if scored and self.first_window_s is None:
                     self.first_window_s = time.monotonic() - self.started

@@ -166,7 +166,7 @@ class StreamingFrontEnd:
         self.params = params
         self.input_rate = int(input_rate or params.sample_rate)
         self.resampler = Resampler(self.input_rate, params.sample_rate)
-        self._filters = mel_filterbank(params)
+        self._filters_t = np.ascontiguousarray(mel_filterbank(params).T)
         self._window = analysis_window(params)
         self._buffer = np.zeros(0, dtype=np.float64)
         self._log_ref = 10.0 * np.log10(params.ref)
@@ -182,14 +182,14 @@ class StreamingFrontEnd:
             self._buffer = buffer
             return Frames(np.zeros((0, p.n_mels), np.float32), np.zeros(0, np.float32))
         frames = np.lib.stride_tricks.sliding_window_view(buffer, p.n_fft)[:: p.hop_length][:n]
-        spectrum = np.fft.rfft(frames * self._window, axis=1)
-        power = spectrum.real**2 + spectrum.imag**2
-        mel = power @ self._filters.T
-        log_mel = 10.0 * np.log10(np.maximum(mel, p.amin)) - self._log_ref
-        dbfs = level_dbfs(np.mean(frames**2, axis=1))
+        spectrum = np.fft.rfft(frames * self._window, axis=1)  # float64: faint bands keep their precision
+        power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
+        mel = power @ self._filters_t
+        log_mel = 10.0 * np.log10(np.maximum(mel, np.float32(p.amin))) - np.float32(self._log_ref)
+        dbfs = level_dbfs(np.einsum("ij,ij->i", frames, frames) / p.n_fft)
         self._buffer = buffer[n * p.hop_length :]
         self.frames_made += n
-        return Frames(log_mel.astype(np.float32), dbfs)
+        return Frames(log_mel, dbfs)
 
 
 def log_mel(audio: np.ndarray, params: FrontEndParams, rate: int | None = None) -> Frames:

@@ -54,6 +54,11 @@ class BlockBuffer:
             self._samples += len(block)
             self._cond.notify_all()
 
+    def add_gap(self, samples: int) -> None:
+        """Audio that was never captured (a lost microphone): the consumer hears of it with the next block."""
+        with self._cond:
+            self._pending_gap += samples
+
     def get(self, timeout: float) -> tuple[np.ndarray | None, int]:
         """The next block (None on timeout or when closed and empty) and the samples dropped before it."""
         with self._cond:
@@ -249,6 +254,7 @@ class MicSource(Source):
     def capture(self) -> None:
         delay = 0.5
         first = True
+        self._last_audio = time.monotonic()
         while not self._stop.is_set():
             try:
                 pa, stream = self._open()
@@ -262,6 +268,7 @@ class MicSource(Source):
                 continue
             if not first:
                 self.reconnects += 1
+                self.buffer.add_gap(int((time.monotonic() - self._last_audio) * self.rate))
                 log.info("microphone %s is back", self.device["name"])
             first, delay = False, 0.5
             self._last_audio = time.monotonic()

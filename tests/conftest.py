@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -57,3 +59,46 @@ def tone_bundle(tone_run, tone_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "tones.ssb"
     convert_model(tone_run / "model.keras", tone_data, out, name="tones", version="test", min_agreement=0.0)
     return out
+
+
+class VirtualMic:
+    """A PulseAudio null sink: what is played into it, PyAudio records from its monitor like a mic."""
+
+    SINK = "soundsentry_test_mic"
+
+    def __init__(self) -> None:
+        self.module: str | None = None
+
+    def plug(self) -> None:
+        self.module = pactl("load-module", "module-null-sink", f"sink_name={self.SINK}",
+                            "sink_properties=device.description=SoundsentryTestMic").strip()
+        pactl("set-default-source", f"{self.SINK}.monitor")
+
+    def unplug(self) -> None:
+        if self.module:
+            pactl("unload-module", self.module)
+            self.module = None
+
+    def play(self, path) -> None:
+        subprocess.run(["paplay", f"--device={self.SINK}", str(path)], check=True, timeout=120)
+
+
+def pactl(*args: str) -> str:
+    return subprocess.run(["pactl", *args], check=True, capture_output=True, text=True, timeout=20).stdout
+
+
+@pytest.fixture(scope="session")
+def pulse_mic():
+    """PulseAudio started for the tests (if not already running) with a null sink as the microphone."""
+    for tool in ("pulseaudio", "pactl", "paplay"):
+        assert shutil.which(tool), f"{tool} is missing: apt-get install pulseaudio pulseaudio-utils"
+    started = subprocess.run(["pulseaudio", "--check"]).returncode != 0
+    if started:
+        subprocess.run(["pulseaudio", "-D", "--exit-idle-time=-1", "--log-target=stderr"], check=True, timeout=30,
+                       capture_output=True)
+    mic = VirtualMic()
+    mic.plug()
+    yield mic
+    mic.unplug()
+    if started:
+        subprocess.run(["pulseaudio", "--kill"], timeout=30)

@@ -100,3 +100,23 @@ def write_urbansound8k(root: Path, per_class: int = 2, labels=tuple(CLASSES), fo
         writer.writeheader()
         writer.writerows(rows)
     return root
+
+
+SCENE = (("high_tone", 2.0), ("low_tone", 6.0), ("chirp", 9.5))
+
+
+def write_scene(path: Path, rate: int = RATE, seconds: float = 12.0, events=SCENE, sound_s: float = 1.5) -> list:
+    """Faint noise with known sounds at known times; returns [(label, start_s, end_s)]."""
+    y = noise_burst(seconds, amplitude=0.003, seed=9)
+    truth = []
+    for label, start in events:
+        c = clip(label, 0, sound_s)
+        i = int(start * RATE)
+        y[i : i + len(c)] += c
+        truth.append((label, start, start + sound_s))
+    if rate != RATE:
+        import soxr
+
+        y = soxr.resample(y, RATE, rate).astype(np.float32)
+    sf.write(path, y, rate)
+    return truth

@@ -51,7 +51,7 @@ class FitConfig:
     learning_rate: float = option(3e-3, min=1e-6, max=1.0)
     amsgrad: bool = option(True, help="Adam with the AMSGrad variant")
     schedule: str = option("cosine", choices=("cosine", "plateau", "constant"))
-    patience: int = option(20, min=1, max=1000, help="epochs without val_loss improvement before stopping")
+    patience: int = option(20, min=1, max=1000, help="epochs without val_accuracy improvement before stopping")
     val_fraction: float = option(0.15, min=0.05, max=0.5, help="recordings held out for early stopping")
     windows_per_clip: int = option(4, min=1, max=64, help="active windows drawn from each clip per epoch")
     label_smoothing: float = option(0.05, min=0.0, max=0.5)

@@ -67,7 +67,7 @@ def cross_validate(features: FeatureSet, config: TrainConfig, k: int, verbose: i
     folds = []
     for n, (train_idx, test_idx) in enumerate(splits, 1):
         start = time.monotonic()
-        _, _, scores = fit_and_score(features, train_idx, test_idx, config, verbose)
+        model, _, scores = fit_and_score(features, train_idx, test_idx, config, verbose)
         pooled[test_idx] = scores
         m = metrics(y[test_idx], scores, features.labels)
         folds.append({"fold": n, "n": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
@@ -75,7 +75,7 @@ def cross_validate(features: FeatureSet, config: TrainConfig, k: int, verbose: i
         log.info("fold %d/%d: accuracy %.3f, macro-F1 %.3f", n, len(splits), m["accuracy"], m["macro_f1"])
     acc = np.array([f["accuracy"] for f in folds])
     f1 = np.array([f["macro_f1"] for f in folds])
-    return {"protocol": protocol, "folds": folds,
+    return {"protocol": protocol, "folds": folds, "params": count_params(model),
             "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
             "macro_f1_mean": float(f1.mean()), "macro_f1_std": float(f1.std()),
             "pooled": metrics(y, pooled, features.labels)}
