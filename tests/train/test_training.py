@@ -1,0 +1,61 @@
+"""Training on synthetic tones, grouped splits, and `evaluate --json`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import soundfile as sf
+
+import synth
+from conftest import fast_config
+from soundsentry.train.datasets import load_dataset
+from soundsentry.train.features import extract
+from soundsentry.train.run import cv_splits
+
+
+def test_a_few_epochs_on_tones_beat_chance(tone_run):
+    info = json.loads((tone_run / "run.json").read_text())
+    assert info["labels"] == ["chirp", "high_tone", "low_tone", "noise", "background"]
+    chance = 1 / len(info["labels"])
+    assert info["summary"]["validation"]["accuracy"] >= 0.75 > 3 * chance
+    for name in ("model.keras", "config.toml", "history.csv", "curves.png", "confusion.png", "per_class.md",
+                 "model_card.md"):
+        assert (tone_run / name).is_file(), name
+    card = (tone_run / "model_card.md").read_text()
+    assert "parameters" in card and "Licence of the data" in card
+
+
+def test_grouped_folds_never_split_a_recording(tmp_path):
+    root = synth.write_esc50(tmp_path, per_class=5)
+    features = extract(load_dataset(root), fast_config(), progress=False)
+    groups = features.groups
+    protocol, splits = cv_splits(features, 5, seed=0)
+    assert "grouped by recording" in protocol and len(splits) == 5
+    for train, test in splits:
+        assert not set(groups[train]) & set(groups[test])
+    assert sorted(np.concatenate([t for _, t in splits]).tolist()) == list(range(len(groups)))
+
+
+def test_own_folds_are_used_when_there_are_several(tmp_path):
+    features = extract(load_dataset(synth.write_urbansound8k(tmp_path)), fast_config(), progress=False)
+    protocol, splits = cv_splits(features, 5, seed=0)
+    assert protocol.startswith("leave-one-fold-out") and len(splits) == 2
+
+
+def test_evaluate_json_on_tones(tone_bundle, tmp_path):
+    data = synth.write_folders(tmp_path / "eval", per_class=2, labels=("chirp", "high_tone", "low_tone", "noise"))
+    (data / "doorbell").mkdir()
+    sf.write(data / "doorbell" / "ding.wav", synth.tone(1200, 1.0), 16000)
+    result = subprocess.run([sys.executable, "-m", "soundsentry.device.cli", "evaluate", "--data", str(data),
+                             "--model", str(tone_bundle), "--json", "--no-cache"], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for key in ("accuracy", "macro_f1", "n", "per_class", "confusion", "classes_not_in_model"):
+        assert key in report
+    assert report["classes_not_in_model"] == ["doorbell"] and report["clips_not_in_model"] == 1
+    assert report["n"] == 8 and report["accuracy"] >= 0.75
+    assert set(report["per_class"]) == {"chirp", "high_tone", "low_tone", "noise"}
