@@ -29,13 +29,14 @@ def test_round_trip_keeps_everything(tone_bundle, tmp_path):
     bundle = read_bundle(tone_bundle)
     copy = read_bundle(write_bundle(bundle, tmp_path / "copy.ssb"))
     assert copy.manifest() == bundle.manifest()
-    assert copy.labels == ("chirp", "high_tone", "low_tone", "noise")
+    assert copy.labels == ("chirp", "high_tone", "low_tone", "noise", "background")
+    assert copy.background_labels == ("background",)
     assert copy.input.dtype == "int8" and copy.output.dtype == "int8"
     assert copy.provenance["conversion"]["quant"] == "int8"
     classifier = open_model(copy.path)
     assert classifier.self_test() <= 0.02
     scores = classifier(np.full((bundle.window_frames, bundle.frontend.n_mels), -50.0, np.float32))
-    assert scores.shape == (4,) and abs(float(scores.sum()) - 1.0) < 0.05
+    assert scores.shape == (5,) and abs(float(scores.sum()) - 1.0) < 0.05
 
 
 def test_write_is_atomic_and_leaves_no_temporary(tone_bundle, tmp_path):
@@ -59,13 +60,14 @@ def set_key(path: str, value):
 @pytest.mark.parametrize("edit, message", [
     (set_key("labels", KeyError), "manifest has no 'labels'"),
     (set_key("labels", []), "bundle has no labels"),
-    (set_key("labels", ["a", "b", "c"]), "3 labels but the model has 4 outputs"),
+    (set_key("labels", ["a", "b", "c", "background"]), "4 labels but the model has 5 outputs"),
+    (set_key("background_labels", ["silence"]), "background_labels"),
     (set_key("model.sha256", "0" * 64), "model hash mismatch"),
     (set_key("frontend.n_mfcc", 13), "unknown front-end parameter 'n_mfcc'"),
     (set_key("frontend.n_mels", 40), "does not fit window"),
     (set_key("format", "something-else"), "not a soundsentry bundle"),
     (set_key("input.scale", 0.5), "input quantization"),
-    (set_key("selftest.output", [0.97, 0.01, 0.01, 0.01]), "self-test mismatch"),
+    (set_key("selftest.output", [0.96, 0.01, 0.01, 0.01, 0.01]), "self-test mismatch"),
     (set_key("selftest", None), "no self-test vector"),
 ])
 def test_bad_manifest_is_named(tone_bundle, tmp_path, edit, message):

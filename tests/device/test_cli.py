@@ -58,7 +58,7 @@ def test_classify_plain_output_and_messages(tone_bundle, tmp_path):
     y = synth.clip("high_tone", 0, seconds=2.0, rate=48000)
     sf.write(stereo_48k, np.stack([y, y], axis=1), 48000)
     short = tmp_path / "short.ogg"
-    sf.write(short, synth.clip("low_tone", 0, seconds=0.3), 16000)
+    sf.write(short, synth.clip("low_tone", 0, seconds=0.7), 16000)  # shorter than a window: padded
     result = cli("classify", str(stereo_48k), str(short), str(tmp_path / "gone.wav"), "--model", str(tone_bundle))
     assert result.returncode == 1
     out = result.stdout.splitlines()
