@@ -1,0 +1,139 @@
+"""Daemon figures for BENCHMARKS.md: CPU, memory, start-up and event latency of `soundsentry run`.
+
+    python benchmarks/daemon_bench.py [--model BUNDLE] [--mic]
+
+Runs, in one go: a bare `python -c "import numpy"` (the reference), the daemon on a file in real time,
+the daemon on the PulseAudio virtual microphone (--mic, PulseAudio must be running), and --fast over
+thirty minutes of audio. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from soundsentry.device.sources import demo_scene_path
+
+CLI = [sys.executable, "-m", "soundsentry.device.cli"]
+
+
+def child_usage(cmd: list[str], *, during=None) -> dict:
+    """Run a command; wall time, CPU time, peak RSS (wait4), and when each stdout/stderr line arrived."""
+    started = time.time()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: dict[str, list] = {"out": [], "err": []}
+
+    def read(stream, key):
+        for line in stream:
+            lines[key].append((time.time(), line.rstrip("\n")))
+
+    readers = [threading.Thread(target=read, args=(proc.stdout, "out")),
+               threading.Thread(target=read, args=(proc.stderr, "err"))]
+    for r in readers:
+        r.start()
+    if during:
+        during(proc, lines)
+    _, status, usage = os.wait4(proc.pid, 0)
+    for r in readers:
+        r.join()
+    wall = time.time() - started
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"started": started, "wall_s": wall, "cpu_s": cpu, "cpu_percent_of_one_core": 100 * cpu / wall,
+            "peak_rss_mb": usage.ru_maxrss / 1024, "status": os.waitstatus_to_exitcode(status), "lines": lines}
+
+
+def startup_s(run: dict) -> float | None:
+    for t, line in run["lines"]["err"]:
+        if "first window classified" in line:
+            return t - run["started"]
+    return None
+
+
+def latencies(run: dict, truth: list[dict], origin: float | None) -> list[float]:
+    """Seconds from each true onset to the arrival of its start message; `origin` is the wall time the scene
+    began (None: the daemon's own stream clock, right for a file source)."""
+    out = []
+    for t, line in run["lines"]["out"]:
+        message = json.loads(line)
+        if message["type"] != "start":
+            continue
+        began = origin
+        if began is None:
+            began = datetime.fromisoformat(message["start"].replace("Z", "+00:00")).timestamp() - message["stream_start_s"]
+        onsets = [e["start_s"] for e in truth if e["label"] == message["label"]]
+        if onsets:
+            out.append(t - began - min(onsets, key=lambda s: abs(began + s - t)))
+    return out
+
+
+def summary(run: dict, truth: list[dict] | None = None, origin: float | None = None) -> dict:
+    result = {k: round(v, 4) if isinstance(v, float) else v for k, v in run.items() if k not in ("lines", "started")}
+    result["startup_to_first_window_s"] = startup_s(run)
+    result["events"] = sum(1 for _, line in run["lines"]["out"] if '"type": "start"' in line)
+    if truth:
+        lat = latencies(run, truth, origin)
+        result["onset_to_start_message_s"] = {"each": [round(x, 3) for x in lat], "median": float(np.median(lat)),
+                                              "max": float(np.max(lat))} if lat else None
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="bundle (default: the shipped one)")
+    parser.add_argument("--mic", action="store_true", help="also run through the PulseAudio virtual mic")
+    args = parser.parse_args()
+    model = ["--model", args.model] if args.model else []
+    scene = demo_scene_path()
+    truth = json.loads(scene.with_name("demo.json").read_text())["events"]
+    report: dict = {"scene": str(scene), "scene_s": sf.info(scene).duration}
+    report["reference_python_numpy"] = summary(child_usage([sys.executable, "-c", "import numpy"]))
+    report["file_realtime"] = summary(child_usage([*CLI, "run", "--source", f"file:{scene}", *model]), truth)
+    if args.mic:
+        played: list[float] = []
+
+        def play(proc, lines):
+            while not any("first window classified" in line for _, line in lines["err"]):
+                time.sleep(0.05)
+            played.append(time.time())
+            subprocess.run(["paplay", "--device=soundsentry_bench_mic", str(scene)], check=True)
+            time.sleep(2)
+            proc.terminate()
+
+        module = subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=soundsentry_bench_mic"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        subprocess.run(["pactl", "set-default-source", "soundsentry_bench_mic.monitor"], check=True)
+        try:
+            run = child_usage([*CLI, "run", "--source", "mic:pulse", *model], during=play)
+            report["virtual_mic"] = summary(run, truth, origin=played[0])
+        finally:
+            subprocess.run(["pactl", "unload-module", module], check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        audio, rate = sf.read(scene, dtype="float32")
+        long = Path(tmp) / "thirty_minutes.flac"
+        reps = int(np.ceil(1800 / (len(audio) / rate)))
+        sf.write(long, np.tile(audio, reps)[: 1800 * rate], rate)
+        fast = summary(child_usage([*CLI, "run", "--source", f"file:{long}", "--fast", *model]))
+        fast["audio_s"] = 1800.0
+        fast["real_time_factor"] = fast["wall_s"] / 1800.0
+        report["fast_30_min"] = fast
+    ref = report["reference_python_numpy"]
+    report["ratios"] = {
+        "startup_over_python_numpy": report["file_realtime"]["startup_to_first_window_s"] / ref["wall_s"],
+        "rss_over_python_numpy": report["file_realtime"]["peak_rss_mb"] / ref["peak_rss_mb"],
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
