@@ -110,7 +110,7 @@ def convert_model(model: str | os.PathLike, calibration: str | os.PathLike, out:
         "license": info.get("dataset", {}).get("license", "unknown"),
         "training": {"preset": info.get("preset"), "protocol": info.get("protocol"), "params": summary.get("params"),
                      "cv": summary.get("cv"), "validation": summary.get("validation")},
-        "source_model": str(model_path.resolve()),
+        "source_model": str(model_path),  # as given: bench looks for it relative to where it runs
         "conversion": {"quant": quant, "calibration": str(dataset.root), "representative_windows": int(len(rep_x)),
                        "checked_on": str(check_data or dataset.root)},
     }

@@ -19,7 +19,7 @@ from . import report
 from .config import TrainConfig
 from .datasets import load_dataset
 from .evaluate import RUN_INFO, clip_scores, metrics
-from .features import FeatureSet, extract
+from .features import BACKGROUND, FeatureSet, extract
 
 log = logging.getLogger("soundsentry.train.run")
 KERAS_MODEL = "model.keras"
@@ -63,13 +63,15 @@ def fit_and_score(features: FeatureSet, train_idx: np.ndarray, test_idx: np.ndar
 def cross_validate(features: FeatureSet, config: TrainConfig, k: int, verbose: int | None) -> dict:
     protocol, splits = cv_splits(features, k, config.fit.seed)
     y = features.y
+    real_idx = real_clips(features)
     pooled = np.zeros((len(y), len(features.labels)), np.float32)
     folds = []
     for n, (train_idx, test_idx) in enumerate(splits, 1):
         start = time.monotonic()
         model, _, scores = fit_and_score(features, train_idx, test_idx, config, verbose)
         pooled[test_idx] = scores
-        m = metrics(y[test_idx], scores, features.labels)
+        real = np.isin(test_idx, real_idx)  # synthetic background clips train, but are not scored
+        m = metrics(y[test_idx][real], scores[real], features.labels)
         folds.append({"fold": n, "n": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
                       "seconds": round(time.monotonic() - start, 1)})
         log.info("fold %d/%d: accuracy %.3f, macro-F1 %.3f", n, len(splits), m["accuracy"], m["macro_f1"])
@@ -78,7 +80,12 @@ def cross_validate(features: FeatureSet, config: TrainConfig, k: int, verbose: i
     return {"protocol": protocol, "folds": folds, "params": count_params(model),
             "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
             "macro_f1_mean": float(f1.mean()), "macro_f1_std": float(f1.std()),
-            "pooled": metrics(y, pooled, features.labels)}
+            "pooled": metrics(y[real_idx], pooled[real_idx], features.labels)}
+
+
+def real_clips(features: FeatureSet) -> np.ndarray:
+    """Indices of the data set's own clips (not the synthetic background ones)."""
+    return np.array([i for i, c in enumerate(features.clips) if not c.group.startswith(f"{BACKGROUND}-")])
 
 
 def count_params(model) -> int:
@@ -133,6 +140,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, *, config: TrainConfi
             model.save(out / KERAS_MODEL)
             report.write_history(history, out / "history.csv")
             report.plot_history(history, out / "curves.png")
+            val_idx = np.intersect1d(val_idx, real_clips(features))
             val = metrics(features.y[val_idx], clip_scores(lambda w: predict_windows(model, w), features, val_idx),
                           features.labels)
             summary["validation"] = {"accuracy": val["accuracy"], "macro_f1": val["macro_f1"], "n": val["n"],

@@ -108,3 +108,18 @@ def test_device_never_imports_training_libraries():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_default_model_is_shipped_and_runs_the_demo():
+    info = json.loads(cli("inspect", "--json").stdout)
+    assert info["input_dtype"] == "int8" and info["size_bytes"] <= 150_000
+    assert "background" in info["background_labels"] and len(info["labels"]) == 51
+    assert "NC" in info["provenance"]["license"]
+    result = subprocess.run([sys.executable, "-m", "soundsentry.device.cli", "run", "--source", "demo", "--fast"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    starts = [json.loads(line) for line in result.stdout.splitlines() if '"type": "start"' in line]
+    # the scene (device/assets/demo.json) has six sounds at 4, 11, 18, 25, 32 and 39 s in quiet noise
+    assert {"dog", "crying_baby", "rooster"} <= {m["label"] for m in starts}
+    quiet = [(0, 4), (7.5, 11), (14.5, 18), (21.5, 25), (28.5, 32), (35.5, 39), (42.5, 46)]
+    assert not [m for m in starts if any(a <= m["stream_start_s"] < b for a, b in quiet)]
