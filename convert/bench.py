@@ -5,7 +5,6 @@ librosa and TensorFlow are optional here (a Pi has neither): the lines that need
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import resource

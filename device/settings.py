@@ -53,12 +53,11 @@ def _convert(value, tp, key: str):
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
             raise UsageError(f"{key}: must be a list, got {value!r}")
-        item = args[0] if args else typing.Any
-        converted = [_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
-        if origin is tuple and len(args) == 2 and args[1] is not Ellipsis:
-            converted = [_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
-            if len(value) != len(args):
-                raise UsageError(f"{key}: must be a list of {len(args)} values, got {value!r}")
+        fixed = origin is tuple and bool(args) and args[-1] is not Ellipsis
+        if fixed and len(value) != len(args):
+            raise UsageError(f"{key}: must be a list of {len(args)} values, got {value!r}")
+        item_types = args if fixed else [args[0] if args else typing.Any] * len(value)
+        converted = [_convert(v, t, f"{key}[{i}]") for i, (v, t) in enumerate(zip(value, item_types))]
         return tuple(converted) if origin is tuple else converted
     if origin is dict:
         if not isinstance(value, dict):

@@ -77,10 +77,6 @@ class BlockBuffer:
             self.closed = True
             self._cond.notify_all()
 
-    @property
-    def depth_samples(self) -> int:
-        return self._samples
-
 
 class Source:
     """A capture thread feeding `buffer`; `error` holds what ended it early, if anything."""
