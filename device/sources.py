@@ -171,31 +171,35 @@ def open_pyaudio():
         return pyaudio, pyaudio.PyAudio()
 
 
+def inputs_of(pa) -> list[dict]:
+    devices = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
+    return [{"index": d["index"], "name": d["name"], "channels": int(d["maxInputChannels"]),
+             "default_rate": int(d["defaultSampleRate"])} for d in devices if d["maxInputChannels"] > 0]
+
+
+def default_input_index(pa) -> int | None:
+    try:
+        return pa.get_default_input_device_info()["index"]
+    except OSError:
+        return None
+
+
 def list_inputs() -> list[dict]:
     """Input devices as PyAudio numbers them: index, name, channels, default rate."""
     _, pa = open_pyaudio()
     try:
-        devices = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
-        return [{"index": d["index"], "name": d["name"], "channels": int(d["maxInputChannels"]),
-                 "default_rate": int(d["defaultSampleRate"])} for d in devices if d["maxInputChannels"] > 0]
+        return inputs_of(pa)
     finally:
         pa.terminate()
 
 
-def find_input(spec: str, inputs: list[dict]) -> dict:
+def find_input(spec: str, inputs: list[dict], default_index: int | None) -> dict:
     """`mic` (the default input), `mic:N` (an index) or `mic:NAME` (a substring of the name)."""
     if not inputs:
         raise SoundsentryError("no audio input devices found (is a microphone plugged in?)")
     wanted = spec.partition(":")[2]
     if not wanted:
-        _, pa = open_pyaudio()
-        try:
-            index = pa.get_default_input_device_info()["index"]
-        except OSError:
-            index = inputs[0]["index"]
-        finally:
-            pa.terminate()
-        return next((d for d in inputs if d["index"] == index), inputs[0])
+        return next((d for d in inputs if d["index"] == default_index), inputs[0])
     if wanted.isdigit():
         match = [d for d in inputs if d["index"] == int(wanted)]
     else:
@@ -211,7 +215,13 @@ class MicSource(Source):
 
     def __init__(self, config: SourceConfig) -> None:
         super().__init__(config)
-        self.device = find_input(config.name, list_inputs())
+        self._pyaudio, pa = open_pyaudio()  # PortAudio's start-up is slow: this instance also opens the mic first
+        try:
+            self.device = find_input(config.name, inputs_of(pa), default_input_index(pa))
+        except SoundsentryError:
+            pa.terminate()
+            raise
+        self._first_pa = pa
         self.description = f"mic:{self.device['name']}"
         self.rate = config.rate or self.device["default_rate"]
         self.reconnects = 0
@@ -226,7 +236,9 @@ class MicSource(Source):
         return None, self._pyaudio.paContinue
 
     def _open(self):
-        self._pyaudio, pa = open_pyaudio()
+        pa, self._first_pa = self._first_pa, None
+        if pa is None:  # a fresh PortAudio, so that a microphone plugged in again is seen
+            self._pyaudio, pa = open_pyaudio()
         inputs = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
         match = [d for d in inputs if d["name"] == self.device["name"] and d["maxInputChannels"] > 0]
         if not match:
