@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +64,7 @@ def convert_model(model: str | os.PathLike, calibration: str | os.PathLike, out:
                   check_data: str | os.PathLike | None = None, format: str | None = None, cache_dir: str | os.PathLike | None = None,
                   min_agreement: float = MIN_AGREEMENT) -> dict:
     """Convert, check against Keras on held-out windows, and write the bundle (atomically) to `out`."""
-    from soundsentry.train.config import TrainConfig, WindowConfig
+    from soundsentry.train.config import feature_config
     from soundsentry.train.datasets import load_dataset
     from soundsentry.train.evaluate import load_trained
     from soundsentry.train.features import BACKGROUND
@@ -85,8 +84,7 @@ def convert_model(model: str | os.PathLike, calibration: str | os.PathLike, out:
     if tuple(keras_model.output_shape) != (None, len(labels)):
         raise ConversionError(f"{model_path}: output shape {tuple(keras_model.output_shape)} differs from "
                               f"{len(labels)} labels")
-    config = TrainConfig(frontend=frontend, window=WindowConfig(frames=frames, hop_frames=hop))
-    config = replace(config, augment=replace(config.augment, variants=0))
+    config = feature_config(frontend, info["window"], background_class=True)
     dataset = load_dataset(calibration, format)
     features = extract(dataset, config, cache_dir)
     rng = np.random.default_rng(0)

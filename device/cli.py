@@ -83,13 +83,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = {key: getattr(args, flag) for flag, key in RUN_FLAGS.items() if getattr(args, flag) is not None}
     if args.gate_dbfs is not None:
         overrides["gate"] = True
-    load = lambda: load_config(args.config, overrides)  # noqa: E731
-    config = load()
+    config = load_config(args.config, overrides)
     if args.print_config:
         print(config_toml(config), end="")
         return 0
     logging.getLogger().setLevel(config.log_level if args.log_level is None else args.log_level)
-    return Daemon(load).run()
+    return Daemon(lambda: load_config(args.config, overrides)).run(config)
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -98,9 +97,10 @@ def cmd_devices(args: argparse.Namespace) -> int:
     inputs = list_inputs()
     if args.json:
         emit_json({"inputs": inputs})
-    elif not inputs:
+        return 0
+    if not inputs:
         print("no audio inputs found")
-    for d in [] if args.json else inputs:
+    for d in inputs:
         print(f"{d['index']:3}  {d['name']}  ({d['channels']} ch, {d['default_rate']} Hz)")
     return 0
 

@@ -37,7 +37,6 @@ class Config:
     gate: bool = option(False, help="skip inference while the sound level is below gate_dbfs")
     gate_dbfs: float = option(-60.0, min=-140.0, max=0.0, help="loudness gate floor in dBFS")
     threads: int = option(1, min=1, max=64, help="interpreter threads")
-    state_dir: str = option("/var/lib/soundsentry", help="where the event spool lives")
     log_level: str = option("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     source: SourceConfig = field(default_factory=SourceConfig)
     events: EventsConfig = field(default_factory=EventsConfig)

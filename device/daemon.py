@@ -51,7 +51,7 @@ def model_info(classifier: Classifier) -> dict:
 
 
 class Daemon:
-    """Runs until the source ends or a signal stops it; `load` returns a fresh Config (for SIGHUP)."""
+    """Runs until the source ends or a signal stops it; `load` returns a fresh Config on SIGHUP."""
 
     def __init__(self, load: Callable[[], Config], sink=None) -> None:
         self.load = load
@@ -76,10 +76,9 @@ class Daemon:
                  classifier.bundle.version, len(classifier.labels), classifier.bundle.window_s, classifier.bundle.hop_s)
         return Pipeline(classifier, detector, source.rate, config.gate_dbfs if config.gate else None, start_s=start_s)
 
-    def run(self) -> int:
-        config = self.load()
+    def run(self, config: Config) -> int:
         source = make_source(config.source)
-        self.pipeline = pipeline = self._build(config, source, StreamClock(time.time()))
+        pipeline = self._build(config, source, StreamClock(time.time()))
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._signal)
         buffer = source.start()
@@ -125,7 +124,6 @@ class Daemon:
             return pipeline
         self._emit(pipeline.detector.flush(pipeline.position_s))
         log.info("reloaded config and model")
-        self.pipeline = fresh
         return fresh
 
     def _emit(self, messages: list[dict]) -> None:

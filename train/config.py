@@ -68,6 +68,13 @@ class TrainConfig:
     fit: FitConfig = field(default_factory=FitConfig)
 
 
+def feature_config(frontend: FrontEndParams, window: dict, *, background_class: bool) -> TrainConfig:
+    """The config that extracts a trained model's windows from a data set: its front end and window,
+    no stretch/pitch variants; with or without the synthetic background clips."""
+    config = TrainConfig(frontend=frontend, window=WindowConfig(frames=window["frames"], hop_frames=window["hop_frames"]))
+    return replace(config, augment=replace(config.augment, variants=0, background_class=background_class))
+
+
 def load_train_config(path: str | Path | None = None, *, preset: str | None = None) -> TrainConfig:
     """Defaults, overridden by a TOML file, then by --preset."""
     config = from_mapping(TrainConfig, load_toml(path)) if path else TrainConfig()

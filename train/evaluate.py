@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from soundsentry.device.errors import SoundsentryError
 from soundsentry.device.frontend import FrontEndParams
 from soundsentry.device.windows import combine_scores
 
-from .config import TrainConfig, WindowConfig
+from .config import feature_config
 from .datasets import load_dataset
 from .features import FeatureSet, extract
 
@@ -90,9 +89,7 @@ def evaluate(data: str | os.PathLike, model: str | os.PathLike | None = None, *,
         labels, frontend = list(b.labels), b.frontend
         window = {"frames": b.window_frames, "hop_frames": b.hop_frames}
         predict, name = classifier_predict(classifier), str(b.path)
-    config = TrainConfig(frontend=frontend, window=WindowConfig(frames=window["frames"], hop_frames=window["hop_frames"]))
-    config = replace(config, augment=replace(config.augment, variants=0, background_class=False))
-    features = extract(dataset, config, cache_dir)
+    features = extract(dataset, feature_config(frontend, window, background_class=False), cache_dir)
     known = [i for i, c in enumerate(features.clips) if features.labels[c.label] in labels]
     missing = sorted(set(features.labels) - set(labels))
     result = {"model": name, "data": str(dataset.root), "format": dataset.format,

@@ -26,7 +26,7 @@ from .config import AugmentConfig, TrainConfig
 from .datasets import AUDIO_SUFFIXES, Dataset
 
 log = logging.getLogger("soundsentry.train.features")
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 BACKGROUND = "background"
 BACKGROUND_SECONDS = 5.0
 
@@ -54,6 +54,8 @@ class FeatureSet:
     window_frames: int
     hop_frames: int
     skipped: list[str] = field(default_factory=list)
+    rooms: list[np.ndarray] = field(default_factory=list)
+    """The background_dir recordings at the model rate, mixed into clips during training."""
 
     @property
     def y(self) -> np.ndarray:
@@ -150,11 +152,12 @@ def extract(dataset: Dataset, config: TrainConfig, cache_dir: str | os.PathLike 
         ))
     if not clips:
         raise SoundsentryError(f"{dataset.root}: no readable clips ({len(skipped)} skipped)")
+    rooms = load_backgrounds(config.augment.background_dir, params.sample_rate)
     if config.augment.background_class and BACKGROUND not in labels:
         labels = [*labels, BACKGROUND]
-        clips += background_clips(clips, len(labels) - 1, config, rng)
+        clips += background_clips(clips, len(labels) - 1, config, rooms, rng)
     dataset.skipped = skipped
-    features = FeatureSet(labels, clips, params, config.window.frames, config.window.hop_frames, skipped)
+    features = FeatureSet(labels, clips, params, config.window.frames, config.window.hop_frames, skipped, rooms)
     if cache_path:
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_path.with_suffix(".tmp")
@@ -164,14 +167,13 @@ def extract(dataset: Dataset, config: TrainConfig, cache_dir: str | os.PathLike 
     return features
 
 
-def background_clips(clips: list[ClipFeatures], label: int, config: TrainConfig,
+def background_clips(clips: list[ClipFeatures], label: int, config: TrainConfig, rooms: list[np.ndarray],
                      rng: np.random.Generator) -> list[ClipFeatures]:
     """As many quiet-room clips as the largest class has: coloured noise at a random low level, and
     stretches of the background_dir recordings when there are any; spread over the data set's folds."""
     params, window = config.frontend, config.window
     per_class = np.bincount([c.label for c in clips])
     folds = sorted({c.fold for c in clips})
-    rooms = load_backgrounds(config.augment.background_dir, params.sample_rate)
     n = int(BACKGROUND_SECONDS * params.sample_rate)
     out = []
     for i in range(int(per_class.max())):
@@ -209,15 +211,15 @@ def load_backgrounds(folder: str, sample_rate: int) -> list[np.ndarray]:
 
 
 def augment_wave(wave: np.ndarray, a: AugmentConfig, rng: np.random.Generator, max_shift: int,
-                 backgrounds: list[np.ndarray]) -> np.ndarray:
+                 rooms: list[np.ndarray]) -> np.ndarray:
     """The waveform augmentations of the config, each applied with probability `a.probability`."""
     def chance() -> bool:
         return rng.random() < a.probability
 
     if a.shift and chance():
         wave = augment.time_shift(wave, int(rng.integers(-max_shift, max_shift + 1)))
-    if backgrounds and chance():
-        wave = augment.mix_background(wave, backgrounds[int(rng.integers(len(backgrounds)))],
+    if rooms and chance():
+        wave = augment.mix_background(wave, rooms[int(rng.integers(len(rooms)))],
                                       float(rng.uniform(*a.background_snr_db)), rng)
     if a.noise and chance():
         wave = augment.add_noise(wave, float(rng.uniform(*a.noise_snr_db)), rng)
@@ -226,8 +228,8 @@ def augment_wave(wave: np.ndarray, a: AugmentConfig, rng: np.random.Generator, m
     return wave
 
 
-def sample_epoch(features: FeatureSet, indices, config: TrainConfig, rng: np.random.Generator,
-                 backgrounds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def sample_epoch(features: FeatureSet, indices, config: TrainConfig,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One epoch of augmented training windows: per clip, a random variant, augmented, then
     `windows_per_clip` of its active windows (repeating some when it has fewer), so epochs are equal."""
     params, a = features.params, config.augment
@@ -236,7 +238,7 @@ def sample_epoch(features: FeatureSet, indices, config: TrainConfig, rng: np.ran
     for i in indices:
         clip = features.clips[i]
         wave = clip.waves[int(rng.integers(len(clip.waves)))]
-        wave = augment_wave(wave, a, rng, max_shift, backgrounds)
+        wave = augment_wave(wave, a, rng, max_shift, features.rooms)
         windows = clip_features(wave, params.sample_rate, params, features.window_frames, features.hop_frames)
         active = np.flatnonzero(active_mask(np.array([w.level for w in windows])))
         k = config.fit.windows_per_clip

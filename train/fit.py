@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from .augment import mixup
 from .config import TrainConfig
-from .features import FeatureSet, load_backgrounds, sample_epoch
+from .features import FeatureSet, sample_epoch
 from .model import build_model
 
 log = logging.getLogger("soundsentry.train.fit")
@@ -36,15 +36,15 @@ def distribution(mixed_precision: bool) -> tf.distribute.Strategy:
 class EpochData(keras.utils.PyDataset):
     """Fresh augmented windows every epoch, mixup applied per batch."""
 
-    def __init__(self, features: FeatureSet, indices: np.ndarray, config: TrainConfig, backgrounds: list) -> None:
+    def __init__(self, features: FeatureSet, indices: np.ndarray, config: TrainConfig) -> None:
         super().__init__()
-        self.features, self.indices, self.config, self.backgrounds = features, indices, config, backgrounds
+        self.features, self.indices, self.config = features, indices, config
         self.rng = np.random.default_rng(config.fit.seed)
         self.n_classes = len(features.labels)
         self._draw()
 
     def _draw(self) -> None:
-        self.x, self.y = sample_epoch(self.features, self.indices, self.config, self.rng, self.backgrounds)
+        self.x, self.y = sample_epoch(self.features, self.indices, self.config, self.rng)
         self.order = self.rng.permutation(len(self.x))
 
     def __len__(self) -> int:
@@ -69,8 +69,7 @@ def fit_model(features: FeatureSet, fit_idx: np.ndarray, val_idx: np.ndarray, co
     f = config.fit
     keras.utils.set_random_seed(f.seed)
     strategy = distribution(f.mixed_precision)
-    backgrounds = load_backgrounds(config.augment.background_dir, features.params.sample_rate)
-    data = EpochData(features, fit_idx, config, backgrounds)
+    data = EpochData(features, fit_idx, config)
     clean_x, _ = features.windows_of(fit_idx)
     val_x, val_y = features.windows_of(val_idx)
     val = (val_x[..., None], keras.utils.to_categorical(val_y, len(features.labels)))

@@ -79,7 +79,7 @@ def test_epoch_keeps_labels_and_shapes(tone_data):
     config = fast_config()
     features = extract(load_dataset(tone_data), config, progress=False)
     indices = np.arange(len(features.clips))
-    x, y = sample_epoch(features, indices, config, np.random.default_rng(7), [])
+    x, y = sample_epoch(features, indices, config, np.random.default_rng(7))
     k = config.fit.windows_per_clip
     assert x.shape == (len(indices) * k, 64, 64)
     assert y.tolist() == np.repeat(features.y, k).tolist()
