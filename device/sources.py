@@ -195,9 +195,10 @@ def list_inputs() -> list[dict]:
 
 def find_input(spec: str, inputs: list[dict], default_index: int | None) -> dict:
     """`mic` (the default input), `mic:N` (an index) or `mic:NAME` (a substring of the name)."""
-    if not inputs:
-        raise SoundsentryError("no audio input devices found (is a microphone plugged in?)")
     wanted = spec.partition(":")[2]
+    if not inputs:
+        what = f"no such input device {wanted!r}: " if wanted else ""
+        raise SoundsentryError(f"source {spec!r}: {what}no audio input devices found (is a microphone plugged in?)")
     if not wanted:
         return next((d for d in inputs if d["index"] == default_index), inputs[0])
     if wanted.isdigit():

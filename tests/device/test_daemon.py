@@ -18,6 +18,8 @@ from soundsentry.device.classifier import open_model
 from soundsentry.device.events import EventDetector, EventsConfig, StreamClock
 from soundsentry.device.pipeline import Pipeline
 from soundsentry.device.audio import read_audio
+from soundsentry.device.errors import SoundsentryError
+from soundsentry.device.sources import find_input
 
 
 def daemon(*args: str, **kwargs) -> subprocess.Popen:
@@ -100,13 +102,21 @@ def test_truncated_file_keeps_what_was_read(tone_bundle, tmp_path):
 
 @pytest.mark.parametrize("source, message", [
     ("file:/nonexistent/scene.wav", "/nonexistent/scene.wav: no such file"),
-    ("mic:NoSuchMicrophoneAnywhere", "no such input device"),
+    ("mic:NoSuchMicrophoneAnywhere", "source 'mic:NoSuchMicrophoneAnywhere': no such input device"),
     ("tape:1", "is not mic, mic:INDEX, mic:NAME, file:PATH or demo"),
 ])
 def test_bad_sources_are_named(tone_bundle, source, message):
     code, messages, err = run_to_end("--source", source, "--model", str(tone_bundle))
     assert code in (1, 2) and messages == []
     assert message in err.strip().splitlines()[-1]
+
+
+def test_inputs_found_by_index_or_name_and_missing_ones_named():
+    usb = {"index": 3, "name": "USB mic", "default_rate": 48000}
+    assert find_input("mic:usb", [usb], None) is usb and find_input("mic:3", [usb], None) is usb
+    for inputs in ([], [usb]):  # CI machines may have no audio device at all
+        with pytest.raises(SoundsentryError, match="source 'mic:Nope': no such input device"):
+            find_input("mic:Nope", inputs, None)
 
 
 @pytest.mark.parametrize("toml, message", [
