@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--out", help="keep the run directories here (default: a temporary folder)")
     args = parser.parse_args()
     root = args.out or tempfile.mkdtemp(prefix="soundsentry-cv-")
+    os.makedirs(root, exist_ok=True)
     cache = os.path.join(root, "cache")
     results = {p: run_preset(p, args.data, os.path.join(root, p), cache) for p in args.presets}
     report = {"data": args.data, "cpus": os.cpu_count(), "results": results}

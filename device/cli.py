@@ -10,19 +10,13 @@ import argparse
 import json
 import logging
 import sys
-from importlib.metadata import PackageNotFoundError, entry_points, version
+from importlib.metadata import entry_points
 
-from .errors import SoundsentryError
+from .errors import SoundsentryError, UsageError
+from .version import package_version
 
 COMMANDS_GROUP = "soundsentry.commands"
 log = logging.getLogger("soundsentry.cli")
-
-
-def package_version() -> str:
-    try:
-        return version("soundsentry")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def emit_json(obj: dict) -> None:
@@ -73,7 +67,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 RUN_FLAGS = {"source": "source.name", "model": "model", "device_id": "device_id", "rate": "source.rate",
-             "fast": "source.fast", "gate_dbfs": "gate_dbfs"}
+             "fast": "source.fast", "gate_dbfs": "gate_dbfs", "mqtt": "mqtt.url", "state_dir": "state_dir"}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -89,6 +83,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     logging.getLogger().setLevel(config.log_level if args.log_level is None else args.log_level)
     return Daemon(lambda: load_config(args.config, overrides)).run(config)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .watch import watch
+
+    config = load_config(args.config, {"mqtt.url": args.mqtt} if args.mqtt else {})
+    if not config.mqtt.url:
+        raise UsageError("no broker: give --mqtt mqtt://HOST or set mqtt.url in the config")
+    try:
+        watch(config.mqtt, args.device_id, as_json=args.json)
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -134,8 +142,19 @@ def register_device_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=int, help="capture rate in Hz (default: the device's)")
     p.add_argument("--fast", action="store_true", default=None, help="file sources: as fast as possible")
     p.add_argument("--gate-dbfs", type=float, metavar="DBFS", help="skip inference below this level")
+    p.add_argument("--mqtt", metavar="URL", help="publish to mqtt://[USER[:PASS]@]HOST[:PORT] or mqtts://... "
+                   "(password better in mqtt.password_file or SOUNDSENTRY_MQTT_PASSWORD)")
+    p.add_argument("--state-dir", metavar="DIR", help="where undelivered events are kept (the MQTT spool)")
     p.add_argument("--print-config", action="store_true", help="print the effective config as TOML and exit")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("watch", help="show events and status that devices publish to an MQTT broker, live")
+    p.add_argument("--config", metavar="FILE", help="TOML config for the broker and prefix (default: "
+                   "/etc/soundsentry/config.toml if present)")
+    p.add_argument("--mqtt", metavar="URL", help="the broker (default: mqtt.url of the config)")
+    p.add_argument("--device-id", default="+", metavar="ID", help="one device, or + for all (default)")
+    p.add_argument("--json", action="store_true", help="every message as a JSON line: topic, retained, payload")
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("devices", help="list audio inputs: index, name, channels, default rate")
     p.add_argument("--json", action="store_true")

@@ -102,3 +102,16 @@ def pulse_mic():
     mic.unplug()
     if started:
         subprocess.run(["pulseaudio", "--kill"], timeout=30)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """Debian's mosquitto on a free loopback port, stopped after the test."""
+    from broker import Mosquitto
+
+    root = tmp_path / "mosquitto"
+    root.mkdir()
+    mosquitto = Mosquitto(root)
+    mosquitto.start()
+    yield mosquitto
+    mosquitto.stop()

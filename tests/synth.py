@@ -120,3 +120,18 @@ def write_scene(path: Path, rate: int = RATE, seconds: float = 12.0, events=SCEN
         y = soxr.resample(y, RATE, rate).astype(np.float32)
     sf.write(path, y, rate)
     return truth
+
+
+def check_against_truth(messages: list[dict], truth: list, offset_s: float = 0.0, key: str = "stream_start_s"):
+    """Every true sound has a start and an end of its label within a second; nothing else happened."""
+    starts = [m for m in messages if m["type"] == "start"]
+    ends = {m["id"]: m for m in messages if m["type"] == "end"}
+    assert [m["label"] for m in starts] == [label for label, _, _ in truth], messages
+    for m, (label, t0, t1) in zip(starts, truth):
+        assert abs(m[key] - offset_s - t0) <= 1.0, (m, t0)
+        end = ends[m["id"]]
+        assert abs(end["stream_end_s"] - end["stream_start_s"] - (t1 - t0)) <= 1.0, (end, t1 - t0)
+        for field in ("id", "device_id", "label", "score", "mean_score", "start", "end", "stream_start_s",
+                      "stream_end_s", "dbfs", "model"):
+            assert field in end
+        assert set(end["model"]) == {"name", "version", "sha256"}

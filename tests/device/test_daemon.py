@@ -33,21 +33,6 @@ def run_to_end(*args: str, timeout: float = 120) -> tuple[int, list[dict], str]:
     return proc.returncode, [json.loads(line) for line in out.splitlines()], err
 
 
-def check_against_truth(messages: list[dict], truth: list, offset_s: float = 0.0, key: str = "stream_start_s"):
-    """Every true sound has a start and an end of its label within a second; nothing else happened."""
-    starts = [m for m in messages if m["type"] == "start"]
-    ends = {m["id"]: m for m in messages if m["type"] == "end"}
-    assert [m["label"] for m in starts] == [label for label, _, _ in truth], messages
-    for m, (label, t0, t1) in zip(starts, truth):
-        assert abs(m[key] - offset_s - t0) <= 1.0, (m, t0)
-        end = ends[m["id"]]
-        assert abs(end["stream_end_s"] - end["stream_start_s"] - (t1 - t0)) <= 1.0, (end, t1 - t0)
-        for field in ("id", "device_id", "label", "score", "mean_score", "start", "end", "stream_start_s",
-                      "stream_end_s", "dbfs", "model"):
-            assert field in end
-        assert set(end["model"]) == {"name", "version", "sha256"}
-
-
 @pytest.mark.parametrize("rate", [16000, 44100])
 def test_scene_from_a_file(tone_bundle, tmp_path, rate):
     scene = tmp_path / "scene.flac"
@@ -55,7 +40,7 @@ def test_scene_from_a_file(tone_bundle, tmp_path, rate):
     code, messages, err = run_to_end("--source", f"file:{scene}", "--fast", "--model", str(tone_bundle),
                                      "--device-id", "kitchen")
     assert code == 0, err
-    check_against_truth(messages, truth)
+    synth.check_against_truth(messages, truth)
     assert {m["device_id"] for m in messages} == {"kitchen"}
     assert "first window classified" in err
 
@@ -96,7 +81,7 @@ def test_truncated_file_keeps_what_was_read(tone_bundle, tmp_path):
     scene.write_bytes(data[: int(len(data) * 0.6)])  # cut after the second sound (at 7.2 s)
     code, messages, err = run_to_end("--source", f"file:{scene}", "--fast", "--model", str(tone_bundle))
     assert code == 1
-    check_against_truth(messages, truth[:2])
+    synth.check_against_truth(messages, truth[:2])
     assert f"{scene}: truncated" in err
 
 
@@ -199,7 +184,7 @@ def test_scene_through_the_virtual_microphone(pulse_mic, tone_bundle, tmp_path):
     messages = [json.loads(line) for line in out.splitlines()]
     for m in messages:
         m["wall_s"] = datetime.fromisoformat(m["start"].replace("Z", "+00:00")).timestamp() - played_at
-    check_against_truth(messages, truth, key="wall_s")
+    synth.check_against_truth(messages, truth, key="wall_s")
 
 
 def test_microphone_that_disappears_is_picked_up_again(pulse_mic, tone_bundle, tmp_path):
