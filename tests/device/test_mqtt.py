@@ -330,3 +330,14 @@ def test_watch_shows_devices_events_and_status(broker, tone_bundle, tmp_path):
     refused = subprocess.run([sys.executable, "-m", "soundsentry.device.cli", "watch", "--mqtt",
                               f"mqtt://127.0.0.1:{free_port()}"], capture_output=True, text=True, timeout=30)
     assert refused.returncode == 1 and "cannot connect to mqtt://127.0.0.1:" in refused.stderr
+
+
+def test_example_config_loads_and_fits_the_default_model():
+    from soundsentry.device.classifier import open_model
+    from soundsentry.device.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[2] / "deploy" / "config.toml")
+    bundle = open_model(None).bundle
+    config.events.check_labels(bundle.labels)
+    listened = config.events.listened(bundle.labels, bundle.background_labels)
+    assert set(config.mqtt.alert_labels) <= set(listened) and config.mqtt.url.startswith("mqtt://")
