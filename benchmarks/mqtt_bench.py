@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from broker import Mosquitto, Subscriber  # noqa: E402
-from daemon_bench import CLI, child_usage, latencies, summary  # noqa: E402
+from daemon_bench import CLI, child_usage, summary  # noqa: E402
 
 from soundsentry.device.mqtt import INFLIGHT  # noqa: E402
 from soundsentry.device.sources import demo_scene_path  # noqa: E402
