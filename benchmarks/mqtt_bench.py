@@ -91,7 +91,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "broker").mkdir()
-        mosquitto = Mosquitto(tmp / "broker")
+        mosquitto = Mosquitto(tmp / "broker", "max_queued_messages 0")  # the subscriber must not lose the backlog
         mosquitto.start()
         try:
             report: dict = {"scene": str(scene), "scene_s": sf.info(scene).duration}

@@ -130,7 +130,7 @@ def test_scene_arrives_as_events_status_level_and_discovery(broker, tone_bundle,
     truth = synth.write_scene(scene, seconds=12.0)
     sub = Subscriber(broker.port)
     proc = start_daemon(tone_bundle, scene, tmp_path / "state", "--mqtt", broker.url,
-                        config="alert_labels = ['chirp']\n")
+                        config="alert_labels = ['chirp']\nscores = true\nscores_top_k = 2\n")
     code, _, err = finish(proc, sig=None)
     assert code == 0, err
     events = sub.wait(lambda: len(sub.on("soundsentry/kitchen/events")) >= 2 * len(truth) or None, 10, "events")
@@ -145,6 +145,12 @@ def test_scene_arrives_as_events_status_level_and_discovery(broker, tone_bundle,
     assert status["schema"] == 1 and status["model"]["name"] == "tones" and status["rate"] == 16000
     levels = sub.events("soundsentry/kitchen/level")
     assert levels and all(-120 < m["dbfs"] < 0 for m in levels)
+    scores = sub.events("soundsentry/kitchen/scores")
+    assert 5 <= len(scores) <= 14  # one a second at most, over a 12 s scene
+    for m in scores:
+        top = [t["score"] for t in m["top"]]
+        assert len(top) == 2 and top == sorted(top, reverse=True) and {t["label"] for t in m["top"]} <= {*LABELS, "noise", "background"}
+    assert any(m["top"][0]["label"] == "chirp" for m in scores)
     sub.close()
     # Retained: a dashboard that subscribes later still sees discovery, the last status and `offline`.
     late = Subscriber(broker.port)
