@@ -69,7 +69,7 @@ def discovery_configs(topics: Topics, *, discovery_prefix: str, listened: list[s
     node = node_id(topics.device_id)
     device = {"identifiers": [node], "name": f"soundsentry {topics.device_id}", "manufacturer": "soundsentry",
               "model": f"{model['name']} {model['version']}", "sw_version": sw_version}
-    common = {"availability_topic": topics.availability, "payload_available": "online",
+    common = {"schema": SCHEMA, "availability_topic": topics.availability, "payload_available": "online",
               "payload_not_available": "offline", "device": device,
               "origin": {"name": "soundsentry", "sw_version": sw_version}}
 

@@ -108,7 +108,7 @@ def test_discovery_payloads_have_what_home_assistant_requires():
         assert (prefix, node, leaf) == ("homeassistant", "soundsentry_kitchen_local", "config")
         assert c["availability_topic"] == "soundsentry/kitchen.local/availability"
         assert c["device"]["identifiers"] == ["soundsentry_kitchen_local"]
-        assert {"name", "model", "sw_version"} <= set(c["device"]) and c["state_topic"]
+        assert {"name", "model", "sw_version"} <= set(c["device"]) and c["state_topic"] and c["schema"] == 1
     event = next(c for t, c in configs.items() if t.split("/")[1] == "event")
     assert event["event_types"] == LABELS and event["state_topic"] == topics.events
     start = {"type": "start", "id": "a1", "label": "chirp", "score": 0.9, "dbfs": -20.0}
@@ -121,6 +121,19 @@ def test_discovery_payloads_have_what_home_assistant_requires():
     assert render(alert["value_template"], {**start, "label": "low_tone"}) == ""
     level = next(c for t, c in configs.items() if t.endswith("sound_level/config"))
     assert level["state_topic"] == topics.level and render(level["value_template"], {"dbfs": -41.5}) == "-41.5"
+
+
+def test_password_from_url_then_file_then_environment(tmp_path):
+    from soundsentry.device.config import MqttConfig
+
+    secret = tmp_path / "pw"
+    secret.write_text("from-file\n")
+    env = {"SOUNDSENTRY_MQTT_PASSWORD": "from-env"}
+    assert MqttConfig(url="mqtt://u:in-url@h").broker(env).password == "in-url"
+    assert MqttConfig(url="mqtt://u@h", password_file=str(secret)).broker(env).password == "from-file"
+    assert MqttConfig(url="mqtt://u@h").broker(env).password == "from-env"
+    assert MqttConfig(url="mqtt://u@h").broker({}).password is None
+    assert MqttConfig(url="mqtt://u:in-url@h:1884").broker(env).redacted() == "mqtt://u:***@h:1884"
 
 
 # The daemon with a broker.
