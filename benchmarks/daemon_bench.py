@@ -38,19 +38,43 @@ def child_usage(cmd: list[str], *, during=None) -> dict:
         for line in stream:
             lines[key].append((time.time(), line.rstrip("\n")))
 
-    readers = [threading.Thread(target=read, args=(proc.stdout, "out")),
-               threading.Thread(target=read, args=(proc.stderr, "err"))]
-    for r in readers:
+    samples: list[tuple[float, float]] = []
+
+    def sample():  # CPU seconds of all the process's threads, twice a second, until it exits
+        while proc.poll() is None:
+            try:
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                samples.append((time.time(), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")))
+            except (OSError, IndexError):
+                break
+            time.sleep(0.5)
+
+    threads = [threading.Thread(target=read, args=(proc.stdout, "out")),
+               threading.Thread(target=read, args=(proc.stderr, "err")), threading.Thread(target=sample)]
+    for r in threads:
         r.start()
     if during:
         during(proc, lines)
     _, status, usage = os.wait4(proc.pid, 0)
-    for r in readers:
+    for r in threads:
         r.join()
     wall = time.time() - started
     cpu = usage.ru_utime + usage.ru_stime
     return {"started": started, "wall_s": wall, "cpu_s": cpu, "cpu_percent_of_one_core": 100 * cpu / wall,
-            "peak_rss_mb": usage.ru_maxrss / 1024, "status": os.waitstatus_to_exitcode(status), "lines": lines}
+            "peak_rss_mb": usage.ru_maxrss / 1024, "status": os.waitstatus_to_exitcode(status), "lines": lines,
+            "samples": samples}
+
+
+def steady_cpu_percent(run: dict) -> float | None:
+    """CPU % of one core from the first window classified to the last sample: the daemon's running cost,
+    without the one-off start-up (imports, model load) that a whole-run average mixes in."""
+    began = startup_s(run)
+    if began is None:
+        return None
+    after = [(t, c) for t, c in run["samples"] if t >= run["started"] + began]
+    if len(after) < 2 or after[-1][0] - after[0][0] < 5:
+        return None
+    return 100 * (after[-1][1] - after[0][1]) / (after[-1][0] - after[0][0])
 
 
 def startup_s(run: dict) -> float | None:
@@ -78,8 +102,10 @@ def latencies(run: dict, truth: list[dict], origin: float | None) -> list[float]
 
 
 def summary(run: dict, truth: list[dict] | None = None, origin: float | None = None) -> dict:
-    result = {k: round(v, 4) if isinstance(v, float) else v for k, v in run.items() if k not in ("lines", "started")}
+    result = {k: round(v, 4) if isinstance(v, float) else v for k, v in run.items()
+              if k not in ("lines", "started", "samples")}
     result["startup_to_first_window_s"] = startup_s(run)
+    result["steady_cpu_percent_of_one_core"] = steady_cpu_percent(run)
     result["events"] = sum(1 for _, line in run["lines"]["out"] if '"type": "start"' in line)
     if truth:
         lat = latencies(run, truth, origin)

@@ -107,6 +107,7 @@ def main() -> None:
     s, m = report["stdout"], report["mqtt"]
     report["ratios"] = {
         "mqtt_cpu_over_stdout": m["cpu_percent_of_one_core"] / s["cpu_percent_of_one_core"],
+        "mqtt_steady_cpu_over_stdout": m["steady_cpu_percent_of_one_core"] / s["steady_cpu_percent_of_one_core"],
         "mqtt_rss_over_stdout": m["peak_rss_mb"] / s["peak_rss_mb"],
         "mqtt_latency_median_minus_stdout_s": m["onset_to_start_message_s"]["median"] - s["onset_to_start_message_s"]["median"],
     }
