@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 SCHEMA = 1
 
@@ -19,31 +19,17 @@ SCHEMA = 1
 class Topics:
     """Everything one device publishes, under `<prefix>/<device_id>/`."""
 
-    prefix: str
     device_id: str
+    events: str
+    availability: str
+    status: str
+    scores: str
+    level: str
 
-    def _at(self, leaf: str) -> str:
-        return f"{self.prefix}/{self.device_id}/{leaf}"
-
-    @property
-    def events(self) -> str:
-        return self._at("events")
-
-    @property
-    def availability(self) -> str:
-        return self._at("availability")
-
-    @property
-    def status(self) -> str:
-        return self._at("status")
-
-    @property
-    def scores(self) -> str:
-        return self._at("scores")
-
-    @property
-    def level(self) -> str:
-        return self._at("level")
+    @classmethod
+    def under(cls, prefix: str, device_id: str) -> Topics:
+        leaves = [f.name for f in fields(cls) if f.name != "device_id"]
+        return cls(device_id=device_id, **{leaf: f"{prefix}/{device_id}/{leaf}" for leaf in leaves})
 
 
 def node_id(device_id: str) -> str:

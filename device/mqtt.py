@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import paho.mqtt.client as paho
 
-from .config import Config
+from .config import Broker, Config, MqttConfig
 from .discovery import SCHEMA, Topics, discovery_configs
 from .errors import UsageError
 from .events import iso
@@ -90,6 +90,17 @@ def check_file(key: str, path: str) -> str | None:
     return path
 
 
+def new_client(mqtt: MqttConfig, broker: Broker, client_id: str) -> paho.Client:
+    """A paho client with the broker's credentials and, for mqtts, TLS from the config's files."""
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
+    if broker.username:
+        client.username_pw_set(broker.username, broker.password)
+    if broker.tls:
+        client.tls_set(ca_certs=check_file("ca_file", mqtt.ca_file), certfile=check_file("cert_file", mqtt.cert_file),
+                       keyfile=check_file("key_file", mqtt.key_file))
+    return client
+
+
 class MqttSink:
     """`sink.event(message)` from the audio thread; `sink.close()` drains, says offline and disconnects."""
 
@@ -99,7 +110,7 @@ class MqttSink:
         if self.broker.password and not self.broker.username:
             raise UsageError("mqtt.url: a password needs a user name (mqtt://USER@HOST)")
         self.where = self.broker.redacted()
-        self.topics = Topics(self.mqtt.prefix, config.resolved_device_id)
+        self.topics = Topics.under(self.mqtt.prefix, config.resolved_device_id)
         spool_path = config.resolved_state_dir / "spool.sqlite"
         self._spool_in = Spool(spool_path, self.mqtt.spool_max)
         self._spool_out = Spool(spool_path, self.mqtt.spool_max)
@@ -130,14 +141,7 @@ class MqttSink:
         self._thread.start()
 
     def _make_client(self) -> paho.Client:
-        m, b = self.mqtt, self.broker
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=m.client_id or f"soundsentry-{self.topics.device_id}",
-                             protocol=paho.MQTTv311)
-        if b.username:
-            client.username_pw_set(b.username, b.password)
-        if b.tls:
-            client.tls_set(ca_certs=check_file("ca_file", m.ca_file), certfile=check_file("cert_file", m.cert_file),
-                           keyfile=check_file("key_file", m.key_file))
+        client = new_client(self.mqtt, self.broker, self.mqtt.client_id or f"soundsentry-{self.topics.device_id}")
         client.will_set(self.topics.availability, "offline", qos=1, retain=True)
         client.on_connect, client.on_disconnect = self._on_connect, self._on_disconnect
         client.on_publish, client.on_message = self._on_publish, self._on_message
@@ -300,8 +304,8 @@ class MqttSink:
             self._client.publish(topic, json.dumps(payload), qos=1, retain=True)
         self._spool_out.set_meta("discovery_topics", json.dumps(sorted(configs)))
 
-    def _publish_status(self) -> paho.MQTTMessageInfo:
-        return self._client.publish(self.topics.status, json.dumps(self.status()), retain=True)
+    def _publish_status(self) -> None:
+        self._client.publish(self.topics.status, json.dumps(self.status()), retain=True)
 
     def status(self) -> dict:
         """The retained status message: what a dashboard needs to tell a healthy device from a stuck one."""

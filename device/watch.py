@@ -9,10 +9,9 @@ import uuid
 from datetime import datetime
 from typing import TextIO
 
-import paho.mqtt.client as paho
-
-from .config import Broker, MqttConfig
+from .config import MqttConfig
 from .errors import SoundsentryError
+from .mqtt import new_client
 
 
 def clock(iso_time: str | None) -> str:
@@ -44,12 +43,8 @@ def describe(leaf: str, device: str, payload: bytes) -> str | None:
 
 def watch(mqtt: MqttConfig, device_id: str, *, as_json: bool = False, out: TextIO = sys.stdout) -> None:
     """Subscribe to `<prefix>/<device_id>/#` (device_id may be `+`) and print until interrupted."""
-    broker: Broker = mqtt.broker()
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"soundsentry-watch-{uuid.uuid4().hex[:8]}")
-    if broker.username:
-        client.username_pw_set(broker.username, broker.password)
-    if broker.tls:
-        client.tls_set(ca_certs=mqtt.ca_file or None, certfile=mqtt.cert_file or None, keyfile=mqtt.key_file or None)
+    broker = mqtt.broker()
+    client = new_client(mqtt, broker, f"soundsentry-watch-{uuid.uuid4().hex[:8]}")
     topic = f"{mqtt.prefix}/{device_id}/#"
     refused: list[str] = []
 

@@ -97,7 +97,7 @@ def render(template: str, message: dict) -> str:
 
 
 def test_discovery_payloads_have_what_home_assistant_requires():
-    topics = Topics("soundsentry", "kitchen.local")
+    topics = Topics.under("soundsentry", "kitchen.local")
     configs = discovery_configs(topics, discovery_prefix="homeassistant", listened=LABELS, alert_labels=["chirp"],
                                 model=MODEL, sw_version="1.0")
     components = {topic.split("/")[1] for topic in configs}
