@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +120,7 @@ def convert_model(model: str | os.PathLike, calibration: str | os.PathLike, out:
     classifier = Classifier(bundle)
     check = agreement(keras_scores, np.stack([classifier(w) for w in held_x]), held_y)
     check["accuracy_drop"] = check["keras_accuracy"] - check["tflite_accuracy"]
-    provenance["conversion"].update(check)
+    bundle = replace(bundle, provenance={**provenance, "conversion": {**provenance["conversion"], **check}})
     log.info("top-1 agreement %.4f on %d held-out windows (Keras accuracy %.3f, TFLite %.3f)",
              check["agreement"], check["windows"], check["keras_accuracy"], check["tflite_accuracy"])
     if check["agreement"] < min_agreement and not force:
@@ -127,4 +128,5 @@ def convert_model(model: str | os.PathLike, calibration: str | os.PathLike, out:
                               f"{check['windows']} held-out windows (need {min_agreement:.0%}); nothing written "
                               "(--force writes it anyway)")
     path = write_bundle(bundle, out)
-    return {"bundle": str(path), "size_bytes": bundle.size_bytes, "sha256": bundle.sha256, **provenance["conversion"]}
+    return {"bundle": str(path), "size_bytes": bundle.size_bytes, "sha256": bundle.sha256,
+            **bundle.provenance["conversion"]}
