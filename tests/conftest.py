@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -79,8 +80,16 @@ class VirtualMic:
             pactl("unload-module", self.module)
             self.module = None
 
-    def play(self, path) -> None:
-        subprocess.run(["paplay", f"--device={self.SINK}", str(path)], check=True, timeout=120)
+    @contextmanager
+    def playing(self, path):
+        """Plays `path` into the mic in the background and stops it on leaving, so a test can end while the
+        room still sounds (a real room never falls to digital zeros; a toy model may call that edge a sound)."""
+        player = subprocess.Popen(["paplay", f"--device={self.SINK}", str(path)])
+        try:
+            yield
+        finally:
+            player.terminate()
+            player.wait(timeout=20)
 
 
 def pactl(*args: str) -> str:

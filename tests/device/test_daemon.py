@@ -168,7 +168,7 @@ def test_sigterm_flushes_open_events_and_sighup_reloads(tone_bundle, tmp_path):
 
 def test_scene_through_the_virtual_microphone(pulse_mic, tone_bundle, tmp_path):
     scene = tmp_path / "scene.wav"
-    truth = synth.write_scene(scene, rate=44100)
+    truth = synth.write_scene(scene, rate=44100, seconds=18.0)
     log = tmp_path / "stderr.log"
     with open(log, "w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "soundsentry.device.cli", "run", "--source", "mic:pulse",
@@ -176,10 +176,10 @@ def test_scene_through_the_virtual_microphone(pulse_mic, tone_bundle, tmp_path):
                                 text=True)
         wait_for(log, "first window classified")
         played_at = time.time()
-        pulse_mic.play(scene)
-        time.sleep(1.5)
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        with pulse_mic.playing(scene):
+            time.sleep(truth[-1][2] + 3.5)  # the last sound, its two quiet windows and the latency
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, log.read_text()
     messages = [json.loads(line) for line in out.splitlines()]
     for m in messages:
@@ -189,7 +189,7 @@ def test_scene_through_the_virtual_microphone(pulse_mic, tone_bundle, tmp_path):
 
 def test_microphone_that_disappears_is_picked_up_again(pulse_mic, tone_bundle, tmp_path):
     scene = tmp_path / "scene.wav"
-    synth.write_scene(scene, seconds=4.0, events=(("high_tone", 1.0),))
+    synth.write_scene(scene, seconds=8.0, events=(("high_tone", 1.0),))
     log = tmp_path / "stderr.log"
     with open(log, "w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "soundsentry.device.cli", "run", "--source", "mic:pulse",
@@ -201,13 +201,16 @@ def test_microphone_that_disappears_is_picked_up_again(pulse_mic, tone_bundle, t
             pulse_mic.plug()
             wait_for(log, "is back", timeout=60)
             time.sleep(1.0)
-            pulse_mic.play(scene)
-            time.sleep(1.5)
+            with pulse_mic.playing(scene):
+                time.sleep(5.5)
+                proc.send_signal(signal.SIGTERM)
+                out, _ = proc.communicate(timeout=30)
         finally:
             if pulse_mic.module is None:
                 pulse_mic.plug()
-            proc.send_signal(signal.SIGTERM)
-            out, _ = proc.communicate(timeout=30)
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=30)
     assert proc.returncode == 0, log.read_text()
     labels = [json.loads(line)["label"] for line in out.splitlines() if json.loads(line)["type"] == "start"]
     assert labels == ["high_tone"], log.read_text()

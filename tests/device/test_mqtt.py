@@ -49,7 +49,13 @@ def finish(proc: subprocess.Popen, sig: int | None = signal.SIGTERM, timeout: fl
 
 
 def spooled(state: Path) -> int:
-    with sqlite3.connect(state / "spool.sqlite") as db:
+    """Events waiting in the daemon's spool; 0 until the daemon has created it."""
+    path = state / "spool.sqlite"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as db:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone():
+            return 0
         return db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
 
 
@@ -233,7 +239,7 @@ def test_events_spooled_before_sigkill_arrive_after_restart(tone_bundle, tmp_pat
     truth = synth.write_scene(scene, seconds=12.0)
     mosquitto = Mosquitto(tmp_path)  # configured, not started: nothing listens on its port yet
     proc = start_daemon(tone_bundle, scene, tmp_path / "state", "--mqtt", mosquitto.url)
-    wait_until(lambda: (tmp_path / "state" / "spool.sqlite").exists() and spooled(tmp_path / "state") >= 3, 30,
+    wait_until(lambda: spooled(tmp_path / "state") >= 3, 30,
                "three events spooled")
     _, _, err = finish(proc, signal.SIGKILL)
     assert "nothing accepts connections" in err
@@ -270,7 +276,7 @@ def test_refused_credentials_back_off_and_deliver_once_fixed(tmp_path, tone_bund
         secret.write_text("wrong-one\n")
         proc = start_daemon(tone_bundle, scene, tmp_path / "state", "--mqtt", f"mqtt://alice@127.0.0.1:{mosquitto.port}",
                             debug=True, config=f"password_file = '{secret}'\n")
-        wait_until(lambda: spooled(tmp_path / "state") >= 2 if (tmp_path / "state" / "spool.sqlite").exists() else False,
+        wait_until(lambda: spooled(tmp_path / "state") >= 2,
                    30, "events spooled while refused")
         # The broker's account is mended: alice's password becomes what the daemon has.
         subprocess.run(["mosquitto_passwd", "-b", str(passwords), "alice", "wrong-one"], check=True)
