@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 import sys
+import threading
 import uuid
 from datetime import datetime
 from typing import TextIO
@@ -47,11 +48,12 @@ def watch(mqtt: MqttConfig, device_id: str, *, as_json: bool = False, out: TextI
     client = new_client(mqtt, broker, f"soundsentry-watch-{uuid.uuid4().hex[:8]}")
     topic = f"{mqtt.prefix}/{device_id}/#"
     refused: list[str] = []
+    done = threading.Event()
 
     def on_connect(client, _userdata, _flags, reason_code, _properties):
         if reason_code.is_failure:
             refused.append(str(reason_code))
-            client.disconnect()
+            done.set()
         else:
             client.subscribe(topic, qos=1)
 
@@ -75,9 +77,13 @@ def watch(mqtt: MqttConfig, device_id: str, *, as_json: bool = False, out: TextI
         raise SoundsentryError(f"cannot connect to {broker.redacted()}: {getattr(exc, 'strerror', None) or exc}") from None
     if not as_json:
         print(f"watching {topic} on {broker.redacted()} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    # paho runs on its own thread; the main thread only waits, so Ctrl-C never lands inside paho's locks
+    # (it did with loop_forever, and the disconnect after it then hung).
+    client.loop_start()
     try:
-        client.loop_forever()
+        done.wait()
     finally:
         client.disconnect()
+        client.loop_stop()
     if refused:
         raise SoundsentryError(f"{broker.redacted()} refused the connection: {refused[0]}")

@@ -348,6 +348,7 @@ def test_watch_shows_devices_events_and_status(broker, tone_bundle, tmp_path):
     time.sleep(1.0)
     code, out, _ = finish(watch, signal.SIGINT, timeout=10)
     sub.close()
+    assert code == 0
     lines = out.splitlines()
     assert any("kitchen" in line and line.endswith("offline") for line in lines), out
     assert any("status: up" in line and "file:" in line and "model tones test" in line for line in lines), out
