@@ -29,7 +29,11 @@ CLI = [sys.executable, "-m", "soundsentry.device.cli"]
 
 
 def child_usage(cmd: list[str], *, during=None) -> dict:
-    """Run a command; wall time, CPU time, peak RSS (wait4), and when each stdout/stderr line arrived."""
+    """Run a command; wall time, CPU time, peak RSS, and when each stdout/stderr line arrived.
+
+    Peak RSS is the child's own VmHWM from /proc, read with the CPU samples: wait4's ru_maxrss is not, since
+    Linux carries the parent's high-water mark over fork and exec (this script's 30-minute test file once
+    showed up as a 149 MB "daemon")."""
     started = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: dict[str, list] = {"out": [], "err": []}
@@ -39,15 +43,19 @@ def child_usage(cmd: list[str], *, during=None) -> dict:
             lines[key].append((time.time(), line.rstrip("\n")))
 
     samples: list[tuple[float, float]] = []
+    hwm_kb = [0]
 
-    def sample():  # CPU seconds of all the process's threads, twice a second, until it exits
+    def sample():  # CPU seconds of all the process's threads and its RSS high-water mark, until it exits
         while proc.poll() is None:
             try:
                 fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-                samples.append((time.time(), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")))
-            except (OSError, IndexError):
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+            except OSError:
                 break
-            time.sleep(0.5)
+            samples.append((time.time(), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")))
+            hwm_kb[0] = max([hwm_kb[0]] + [int(line.split()[1]) for line in status.splitlines()
+                                           if line.startswith("VmHWM:")])
+            time.sleep(0.2)
 
     threads = [threading.Thread(target=read, args=(proc.stdout, "out")),
                threading.Thread(target=read, args=(proc.stderr, "err")), threading.Thread(target=sample)]
@@ -61,7 +69,7 @@ def child_usage(cmd: list[str], *, during=None) -> dict:
     wall = time.time() - started
     cpu = usage.ru_utime + usage.ru_stime
     return {"started": started, "wall_s": wall, "cpu_s": cpu, "cpu_percent_of_one_core": 100 * cpu / wall,
-            "peak_rss_mb": usage.ru_maxrss / 1024, "status": os.waitstatus_to_exitcode(status), "lines": lines,
+            "peak_rss_mb": hwm_kb[0] / 1024, "status": os.waitstatus_to_exitcode(status), "lines": lines,
             "samples": samples}
 
 
@@ -114,6 +122,42 @@ def summary(run: dict, truth: list[dict] | None = None, origin: float | None = N
     return result
 
 
+SINK = "soundsentry_bench_mic"
+LOW_LATENCY = "--latency-msec=20"  # a USB microphone's ALSA period is of this order
+
+
+def mic_run(scene: Path, truth: list[dict], model: list[str], *, room: bool) -> dict:
+    """The daemon on the virtual mic, the scene played once the first window is classified.
+
+    PulseAudio's null sink renders in blocks as long as its players ask for (2 s when nobody asks, and
+    2 s to resume when suspended): with `room`, a 20 ms player of silence keeps it running before the daemon
+    starts and the scene is played at 20 ms, as a live microphone in a room behaves; without, the sink is
+    suspended at start and paplay uses its default latency."""
+    played: list[float] = []
+    latency = [LOW_LATENCY] if room else []
+
+    def play(proc, lines):
+        while not any("first window classified" in line for _, line in lines["err"]):
+            time.sleep(0.05)
+        played.append(time.time())
+        subprocess.run(["paplay", f"--device={SINK}", *latency, str(scene)], check=True)
+        time.sleep(2)
+        proc.terminate()
+
+    silence = None
+    if room:
+        silence = subprocess.Popen(["pacat", "--playback", f"--device={SINK}", LOW_LATENCY, "--raw",
+                                    "--format=s16le", "--rate=44100", "--channels=1", "/dev/zero"])
+        time.sleep(3)  # the sink finishes the 2 s block it was rendering before it takes the 20 ms one
+    try:
+        run = child_usage([*CLI, "run", "--source", "mic:pulse", *model], during=play)
+    finally:
+        if silence:
+            silence.terminate()
+            silence.wait()
+    return summary(run, truth, origin=played[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="bundle (default: the shipped one)")
@@ -123,25 +167,19 @@ def main() -> None:
     scene = demo_scene_path()
     truth = json.loads(scene.with_name("demo.json").read_text())["events"]
     report: dict = {"scene": str(scene), "scene_s": sf.info(scene).duration}
-    report["reference_python_numpy"] = summary(child_usage([sys.executable, "-c", "import numpy"]))
+    # The reference ends before a sample could catch it: it prints its own high-water mark.
+    ref = child_usage([sys.executable, "-c", "import numpy; print(open('/proc/self/status').read())"])
+    ref["peak_rss_mb"] = next(int(line.split()[1]) for _, line in ref["lines"]["out"] if line.startswith("VmHWM:")) / 1024
+    report["reference_python_numpy"] = summary(ref)
     report["file_realtime"] = summary(child_usage([*CLI, "run", "--source", f"file:{scene}", *model]), truth)
     if args.mic:
-        played: list[float] = []
-
-        def play(proc, lines):
-            while not any("first window classified" in line for _, line in lines["err"]):
-                time.sleep(0.05)
-            played.append(time.time())
-            subprocess.run(["paplay", "--device=soundsentry_bench_mic", str(scene)], check=True)
-            time.sleep(2)
-            proc.terminate()
-
-        module = subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=soundsentry_bench_mic"],
+        module = subprocess.run(["pactl", "load-module", "module-null-sink", f"sink_name={SINK}"],
                                 capture_output=True, text=True, check=True).stdout.strip()
-        subprocess.run(["pactl", "set-default-source", "soundsentry_bench_mic.monitor"], check=True)
+        subprocess.run(["pactl", "set-default-source", f"{SINK}.monitor"], check=True)
         try:
-            run = child_usage([*CLI, "run", "--source", "mic:pulse", *model], during=play)
-            report["virtual_mic"] = summary(run, truth, origin=played[0])
+            report["virtual_mic"] = mic_run(scene, truth, model, room=True)
+            time.sleep(6)  # long enough for PulseAudio to suspend the idle sink
+            report["virtual_mic_idle_sink"] = mic_run(scene, truth, model, room=False)
         finally:
             subprocess.run(["pactl", "unload-module", module], check=True)
     with tempfile.TemporaryDirectory() as tmp:
