@@ -1,6 +1,6 @@
 """Daemon figures for BENCHMARKS.md: CPU, memory, start-up and event latency of `soundsentry run`.
 
-    python benchmarks/daemon_bench.py [--model BUNDLE] [--mic]
+    python benchmarks/daemon_bench.py [--model BUNDLE] [--mic] [--shifts 0.09 0.18]
 
 Runs, in one go: a bare `python -c "import numpy"` (the reference), the daemon on a file in real time,
 the daemon on the PulseAudio virtual microphone (--mic, PulseAudio must be running), and --fast over
@@ -162,6 +162,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="bundle (default: the shipped one)")
     parser.add_argument("--mic", action="store_true", help="also run through the PulseAudio virtual mic")
+    parser.add_argument("--shifts", type=float, nargs="*", default=[],
+                        help="also run the file delayed by these seconds (the scene's own end put in front): "
+                             "where sounds fall on the window grid moves their latency")
     args = parser.parse_args()
     model = ["--model", args.model] if args.model else []
     scene = demo_scene_path()
@@ -172,6 +175,14 @@ def main() -> None:
     ref["peak_rss_mb"] = next(int(line.split()[1]) for _, line in ref["lines"]["out"] if line.startswith("VmHWM:")) / 1024
     report["reference_python_numpy"] = summary(ref)
     report["file_realtime"] = summary(child_usage([*CLI, "run", "--source", f"file:{scene}", *model]), truth)
+    for shift in args.shifts:
+        with tempfile.TemporaryDirectory() as tmp:
+            audio, rate = sf.read(scene, dtype="float32")
+            shifted = Path(tmp) / "shifted.flac"
+            sf.write(shifted, np.concatenate([audio[len(audio) - int(shift * rate):], audio]), rate)
+            moved = [dict(e, start_s=e["start_s"] + shift) for e in truth]
+            run = child_usage([*CLI, "run", "--source", f"file:{shifted}", *model])
+            report[f"file_realtime_shifted_{shift}s"] = summary(run, moved)
     if args.mic:
         module = subprocess.run(["pactl", "load-module", "module-null-sink", f"sink_name={SINK}"],
                                 capture_output=True, text=True, check=True).stdout.strip()
