@@ -92,10 +92,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     config = load_config(args.config, {"mqtt.url": args.mqtt} if args.mqtt else {})
     if not config.mqtt.url:
         raise UsageError("no broker: give --mqtt mqtt://HOST or set mqtt.url in the config")
-    try:
-        watch(config.mqtt, args.device_id, as_json=args.json)
-    except KeyboardInterrupt:
-        pass
+    watch(config.mqtt, args.device_id, as_json=args.json)
     return 0
 
 

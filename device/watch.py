@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import ssl
 import sys
 import threading
@@ -43,7 +44,7 @@ def describe(leaf: str, device: str, payload: bytes) -> str | None:
 
 
 def watch(mqtt: MqttConfig, device_id: str, *, as_json: bool = False, out: TextIO = sys.stdout) -> None:
-    """Subscribe to `<prefix>/<device_id>/#` (device_id may be `+`) and print until interrupted."""
+    """Subscribe to `<prefix>/<device_id>/#` (device_id may be `+`) and print until SIGINT or SIGTERM."""
     broker = mqtt.broker()
     client = new_client(mqtt, broker, f"soundsentry-watch-{uuid.uuid4().hex[:8]}")
     topic = f"{mqtt.prefix}/{device_id}/#"
@@ -77,8 +78,10 @@ def watch(mqtt: MqttConfig, device_id: str, *, as_json: bool = False, out: TextI
         raise SoundsentryError(f"cannot connect to {broker.redacted()}: {getattr(exc, 'strerror', None) or exc}") from None
     if not as_json:
         print(f"watching {topic} on {broker.redacted()} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    # paho runs on its own thread; the main thread only waits, so Ctrl-C never lands inside paho's locks
-    # (it did with loop_forever, and the disconnect after it then hung).
+    # Our own handlers, not KeyboardInterrupt: a shell's `cmd &` starts children with SIGINT ignored, and then
+    # Python never raises it (watch hung in CI that way). paho runs on its own thread; this one only waits.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
     client.loop_start()
     try:
         done.wait()

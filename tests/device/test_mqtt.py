@@ -339,8 +339,10 @@ def test_watch_shows_devices_events_and_status(broker, tone_bundle, tmp_path):
     code, _, err = finish(start_daemon(tone_bundle, scene, tmp_path / "state", "--mqtt", broker.url, fast=True),
                           sig=None)
     assert code == 0, err
+    # Started with SIGINT ignored, as a shell's `cmd &` starts it (and as CI ran it): Ctrl-C must still stop it.
     watch = subprocess.Popen([sys.executable, "-m", "soundsentry.device.cli", "watch", "--mqtt", broker.url],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     time.sleep(1.5)  # the retained availability and status arrive at once
     sub = Subscriber(broker.port)
     sub.client.publish("soundsentry/kitchen/events", json.dumps(
