@@ -175,9 +175,9 @@ def main() -> None:
     ref["peak_rss_mb"] = next(int(line.split()[1]) for _, line in ref["lines"]["out"] if line.startswith("VmHWM:")) / 1024
     report["reference_python_numpy"] = summary(ref)
     report["file_realtime"] = summary(child_usage([*CLI, "run", "--source", f"file:{scene}", *model]), truth)
+    audio, rate = sf.read(scene, dtype="float32")
     for shift in args.shifts:
         with tempfile.TemporaryDirectory() as tmp:
-            audio, rate = sf.read(scene, dtype="float32")
             shifted = Path(tmp) / "shifted.flac"
             sf.write(shifted, np.concatenate([audio[len(audio) - int(shift * rate):], audio]), rate)
             moved = [dict(e, start_s=e["start_s"] + shift) for e in truth]
@@ -194,7 +194,6 @@ def main() -> None:
         finally:
             subprocess.run(["pactl", "unload-module", module], check=True)
     with tempfile.TemporaryDirectory() as tmp:
-        audio, rate = sf.read(scene, dtype="float32")
         long = Path(tmp) / "thirty_minutes.flac"
         reps = int(np.ceil(1800 / (len(audio) / rate)))
         sf.write(long, np.tile(audio, reps)[: 1800 * rate], rate)

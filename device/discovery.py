@@ -32,9 +32,13 @@ class Topics:
         return cls(device_id=device_id, **{leaf: f"{prefix}/{device_id}/{leaf}" for leaf in leaves})
 
 
-def node_id(device_id: str) -> str:
+def safe_id(text: str) -> str:
     """Home Assistant allows only [a-zA-Z0-9_-] in the node and object ids of a discovery topic."""
-    return "soundsentry_" + re.sub(r"[^a-zA-Z0-9_-]", "_", device_id)
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", text)
+
+
+def node_id(device_id: str) -> str:
+    return "soundsentry_" + safe_id(device_id)
 
 
 def event_template() -> str:
@@ -73,7 +77,7 @@ def discovery_configs(topics: Topics, *, discovery_prefix: str, listened: list[s
                icon="mdi:volume-high"),
     ])
     for label in alert_labels:
-        configs.update([entity("binary_sensor", f"alert_{re.sub(r'[^a-zA-Z0-9_-]', '_', label)}",
+        configs.update([entity("binary_sensor", f"alert_{safe_id(label)}",
                                name=label.replace("_", " ").capitalize(), state_topic=topics.events,
                                value_template=alert_template(label), payload_on="ON", payload_off="OFF",
                                device_class="sound")])
