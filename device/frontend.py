@@ -166,10 +166,10 @@ class StreamingFrontEnd:
         self.params = params
         self.input_rate = int(input_rate or params.sample_rate)
         self.resampler = Resampler(self.input_rate, params.sample_rate)
-        self._filters_t = np.ascontiguousarray(mel_filterbank(params).T)
+        self._filters_t = np.ascontiguousarray(mel_filterbank(params).T / np.float32(params.ref))  # power / ref
+        self._floor = np.float32(params.amin / params.ref)
         self._window = analysis_window(params)
         self._buffer = np.zeros(0, dtype=np.float64)
-        self._log_ref = 10.0 * np.log10(params.ref)
         self.frames_made = 0
 
     def push(self, block: np.ndarray, *, last: bool = False) -> Frames:
@@ -184,9 +184,13 @@ class StreamingFrontEnd:
         step = buffer.itemsize  # a view of the n overlapping frames, built directly: the stride helpers cost more
         frames = np.ndarray((n, p.n_fft), buffer.dtype, buffer, 0, (p.hop_length * step, step))
         spectrum = np.fft.rfft(frames * self._window, axis=1)  # float64: faint bands keep their precision
-        power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
+        parts = spectrum.view(np.float64)  # re, im interleaved: squared in place, summed in pairs into float32
+        np.square(parts, out=parts)
+        power = np.add(parts[:, 0::2], parts[:, 1::2], out=np.empty((n, parts.shape[1] // 2), np.float32),
+                       casting="same_kind")
         mel = power @ self._filters_t
-        log_mel = 10.0 * np.log10(np.maximum(mel, np.float32(p.amin))) - np.float32(self._log_ref)
+        log_mel = np.log10(np.maximum(mel, self._floor, out=mel), out=mel)
+        log_mel *= np.float32(10.0)
         dbfs = level_dbfs(np.einsum("ij,ij->i", frames, frames) / p.n_fft)
         self._buffer = buffer[n * p.hop_length :]
         self.frames_made += n

@@ -26,9 +26,9 @@ class Window(NamedTuple):
     end_frame: int
 
 
-def mean_level(dbfs: np.ndarray) -> float:
-    """The level of a stretch of frames: their mean power, in dBFS."""
-    return float(10.0 * np.log10(max(np.mean(10.0 ** (np.asarray(dbfs, np.float64) / 10.0)), 1e-12)))
+def power_dbfs(power: float) -> float:
+    """A mean-square power in dBFS, floored at -120 dBFS like the front end's frame levels."""
+    return float(10.0 * np.log10(max(power, 1e-12)))
 
 
 class Windower:
@@ -38,23 +38,24 @@ class Windower:
         self.window_frames = window_frames
         self.hop_frames = hop_frames
         self._mel = np.zeros((0, n_mels), np.float32)
-        self._dbfs = np.zeros(0, np.float32)
+        self._power = np.zeros(0, np.float64)  # frame levels as linear power: a window's level is their mean
         self._start = 0  # absolute index of the first buffered frame
         self._next_end = window_frames
 
     def push(self, frames: Frames) -> list[Window]:
         self._mel = np.concatenate([self._mel, frames.mel])
-        self._dbfs = np.concatenate([self._dbfs, frames.dbfs])
+        self._power = np.concatenate([self._power, 10.0 ** (frames.dbfs.astype(np.float64) / 10.0)])
         windows = []
         while self._next_end <= self._start + len(self._mel):
             stop = self._next_end - self._start
             begin = stop - self.window_frames
-            dbfs = self._dbfs[begin:stop]
-            windows.append(Window(self._mel[begin:stop].copy(), mean_level(dbfs), float(dbfs.max()), self._next_end))
+            power = self._power[begin:stop]
+            windows.append(Window(self._mel[begin:stop].copy(), power_dbfs(power.sum() / self.window_frames),
+                                  power_dbfs(power.max()), self._next_end))
             self._next_end += self.hop_frames
         drop = max(0, self._next_end - self.window_frames - self._start)
         if drop:
-            self._mel, self._dbfs = self._mel[drop:], self._dbfs[drop:]
+            self._mel, self._power = self._mel[drop:], self._power[drop:]
             self._start += drop
         return windows
 
