@@ -1,0 +1,119 @@
+"""Onset latency against false starts for event rules, on a long scene made from a data set's clips.
+
+    python benchmarks/event_rule_bench.py --data ../shared/data/esc50-subset [--model BUNDLE]
+
+Every clip of the data set is cut to its loudest 3 s, set to a random peak level and placed in quiet pink
+noise with gaps of random length (so each sound falls on the window grid at a random phase). The scene is
+scored once by the device pipeline; each rule then runs its own EventDetector over the same scores, so
+the rules differ in nothing else. A start is a hit when its label is the sound's and it comes while the
+sound plays (or within a window after); a start of another label then is a confusion, and a start with no
+sound in its window a false start in quiet. Latency is from the sound's onset to the end of the window
+that emitted the start. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from soundsentry.device.bundle import default_bundle_path, read_bundle
+from soundsentry.device.classifier import Classifier
+from soundsentry.device.events import EventDetector, EventsConfig, StreamClock
+from soundsentry.device.pipeline import Pipeline
+from soundsentry.train.augment import coloured_noise
+from soundsentry.train.datasets import load_dataset
+from soundsentry.train.demo import RATE, loudest_stretch
+from soundsentry.device.audio import read_audio
+from soundsentry.device.frontend import Resampler
+
+RULES = {
+    "n2-of-3 on 0.5 (default before)": {"n": 2, "m": 3, "on": 0.5},
+    "n1-of-1 on 0.5": {"n": 1, "m": 1, "on": 0.5},
+    "n1-of-1 on 0.6": {"n": 1, "m": 1, "on": 0.6},
+    "n1-of-1 on 0.7": {"n": 1, "m": 1, "on": 0.7},
+}
+
+
+def build_scene(data: str, seed: int, sound_s: float = 3.0) -> tuple[np.ndarray, list[dict]]:
+    """All clips of the data set, each once, in pink noise at -55 dBFS; gaps of 2.5 to 5.5 s."""
+    rng = np.random.default_rng(seed)
+    dataset = load_dataset(data)
+    order = rng.permutation(len(dataset.clips))
+    parts, truth, t = [], [], 3.0
+    parts.append(np.zeros(int(t * RATE), np.float32))
+    for i in order:
+        clip = dataset.clips[i]
+        audio, rate = read_audio(clip.path)
+        sound = loudest_stretch(Resampler(rate, RATE).push(audio, last=True), sound_s)
+        peak_db = float(rng.uniform(-30.0, -6.0))
+        sound *= np.float32(10 ** (peak_db / 20) / max(float(np.abs(sound).max()), 1e-6))
+        gap = float(rng.uniform(2.5, 5.5))
+        parts += [sound, np.zeros(int(gap * RATE), np.float32)]
+        truth.append({"label": clip.label, "start_s": t, "end_s": t + len(sound) / RATE})
+        t += len(sound) / RATE + int(gap * RATE) / RATE
+    y = np.concatenate(parts)
+    return np.clip(y + coloured_noise(len(y), 1.0, -55.0, rng), -1, 1).astype(np.float32), truth
+
+
+def score(bundle, scene: np.ndarray) -> list:
+    classifier = Classifier(bundle)
+    detector = EventDetector(classifier.labels, EventsConfig(), device_id="bench", model={}, clock=StreamClock(0.0))
+    pipeline = Pipeline(classifier, detector, RATE)
+    scored = []
+    for start in range(0, len(scene), 1024):
+        scored += pipeline.push(scene[start : start + 1024])[0]
+    return scored + pipeline.finish()[0]
+
+
+def judge(bundle, scored: list, truth: list[dict], rule: dict) -> dict:
+    labels = bundle.labels
+    detector = EventDetector(labels, EventsConfig(**rule), device_id="bench", model={}, clock=StreamClock(0.0),
+                             background=bundle.background_labels)
+    starts = []
+    for s in scored:
+        for message in detector.update(s.centre_s, s.scores, s.peak):
+            if message["type"] == "start":
+                starts.append((s.end_s, message["label"]))
+    window_s = bundle.window_s
+    onsets = np.array([e["start_s"] for e in truth])
+    hits, confusions, quiet, first_hit = 0, 0, 0, {}
+    for emitted, label in starts:
+        # the sound whose span (plus a window, for the scores' tail) holds the emitting window's end
+        k = int(np.searchsorted(onsets, emitted, side="right")) - 1
+        if k < 0 or emitted > truth[k]["end_s"] + window_s:
+            quiet += 1
+        elif label == truth[k]["label"]:
+            hits += 1
+            first_hit.setdefault(k, emitted - truth[k]["start_s"])
+        else:
+            confusions += 1
+    latency = np.array(sorted(first_hit.values()))
+    hours = scored[-1].end_s / 3600
+    return {**rule, "sounds_found": len(first_hit), "sounds": len(truth), "hits": hits, "confusions": confusions,
+            "false_starts_in_quiet": quiet, "false_starts_in_quiet_per_hour": round(quiet / hours, 1),
+            "latency_median_s": round(float(np.median(latency)), 3) if len(latency) else None,
+            "latency_p90_s": round(float(np.percentile(latency, 90)), 3) if len(latency) else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--model", help="bundle (default: the shipped one)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    bundle = read_bundle(args.model or default_bundle_path())
+    scene, truth = build_scene(args.data, args.seed)
+    started = time.monotonic()
+    scored = score(bundle, scene)
+    report = {"model": f"{bundle.name} {bundle.version}", "scene_s": round(len(scene) / RATE, 1),
+              "sounds": len(truth), "scoring_s": round(time.monotonic() - started, 2),
+              "goal_latency_s": round(bundle.window_s + bundle.hop_s + 0.1, 3),
+              "rules": {name: judge(bundle, scored, truth, rule) for name, rule in RULES.items()}}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
