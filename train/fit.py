@@ -75,7 +75,8 @@ def fit_model(features: FeatureSet, fit_idx: np.ndarray, val_idx: np.ndarray, co
     val = (val_x[..., None], keras.utils.to_categorical(val_y, len(features.labels)))
     steps = len(data) * f.epochs
     with strategy.scope():
-        model = build_model(config.preset, (features.window_frames, features.params.n_mels), len(features.labels), clean_x)
+        model = build_model(config.preset, (features.window_frames, features.params.n_mels), len(features.labels), clean_x,
+                            config.model)
         lr = keras.optimizers.schedules.CosineDecay(f.learning_rate, steps, alpha=0.02) if f.schedule == "cosine" \
             else f.learning_rate
         model.compile(optimizer=keras.optimizers.Adam(lr, amsgrad=f.amsgrad),

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-from keras import layers
+from keras import layers, ops
+
+from soundsentry.device.settings import option
 
 BN_MOMENTUM = 0.9  # Keras' 0.99 leaves the moving statistics unsettled after the few hundred steps small data sets give
 PRESETS = ("compact", "seed-multiscale", "baseline-mfcc-logreg")
@@ -18,12 +20,20 @@ PRESETS = ("compact", "seed-multiscale", "baseline-mfcc-logreg")
 
 @dataclass(frozen=True, kw_only=True)
 class CompactSpec:
-    """Width and depth of the compact model: a stem conv, then depthwise-separable blocks."""
+    """Width and depth of the compact model (the `[model]` table of the training config): a stem conv,
+    depthwise-separable blocks, and a branch of per-band time statistics beside them."""
 
-    stem: int = 16
-    blocks: tuple[tuple[int, int], ...] = ((32, 2), (32, 1), (64, 2), (64, 1), (96, 2), (96, 1))
-    """(channels, stride) of each depthwise-separable block."""
-    dropout: float = 0.3
+    stem: int = option(16, min=1, max=512, help="channels of the stem convolution")
+    widths: tuple[int, ...] = option((24, 24, 32, 32, 48, 48), min=1, max=1024,
+                                     help="channels of each depthwise-separable block")
+    strides: tuple[int, ...] = option((2, 1, 2, 1, 2, 1), min=1, max=4, help="stride of each block")
+    dropout: float = option(0.3, min=0.0, max=0.9)
+    stats: bool = option(True, help="add per-band time statistics of the log-mel and its DCT (the MFCC "
+                                    "baseline's features, on one window) to the pooled convolution features")
+
+    def __post_init__(self) -> None:
+        if len(self.widths) != len(self.strides):
+            raise ValueError(f"model.widths has {len(self.widths)} blocks but model.strides {len(self.strides)}")
 
 
 def conv_bn_relu(x, filters: int, kernel, strides=1, name: str = ""):
@@ -48,14 +58,48 @@ def normalized_input(input_shape: tuple[int, int], windows: np.ndarray | None):
     return inputs, norm(inputs)
 
 
+@keras.saving.register_keras_serializable(package="soundsentry")
+class TimeStats(layers.Layer):
+    """Per band, over the time axis of (batch, time, bands): mean, mean absolute deviation, max, min and
+    mean absolute frame-to-frame change. Plain reductions, so the layer runs in full int8."""
+
+    def call(self, x):
+        mean = ops.mean(x, axis=1, keepdims=True)
+        deviation = ops.mean(ops.abs(x - mean), axis=1)
+        change = ops.mean(ops.abs(x[:, 1:] - x[:, :-1]), axis=1)
+        return ops.concatenate([ops.squeeze(mean, 1), deviation, ops.max(x, axis=1), ops.min(x, axis=1), change], -1)
+
+
+def dct_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """Orthonormal DCT-II as a (n_in, n_out) matrix: log-mel bands to cepstral coefficients."""
+    k, n = np.arange(n_out)[None, :], np.arange(n_in)[:, None]
+    matrix = np.cos(np.pi / n_in * (n + 0.5) * k) * np.sqrt(2.0 / n_in)
+    matrix[:, 0] /= np.sqrt(2.0)
+    return matrix.astype(np.float32)
+
+
+def time_statistics(bands, n_cepstra: int = 40):
+    """TimeStats of the normalized log-mel and of its first `n_cepstra` DCT coefficients, batch-normalized."""
+    frames, n_mels = bands.shape[1], bands.shape[2]
+    mel = layers.Reshape((frames, n_mels), name="stats_mel")(bands)
+    dct = layers.Dense(min(n_cepstra, n_mels), use_bias=False, trainable=False, name="stats_dct")
+    cepstra = dct(mel)
+    dct.set_weights([dct_matrix(n_mels, min(n_cepstra, n_mels))])
+    stats = layers.Concatenate(name="stats")([TimeStats(name="stats_of_mel")(mel), TimeStats(name="stats_of_dct")(cepstra)])
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, name="stats_bn")(stats)
+
+
 def build_compact(input_shape: tuple[int, int], n_classes: int, windows: np.ndarray | None = None,
                   spec: CompactSpec = CompactSpec()) -> keras.Model:
-    """Depthwise-separable CNN with batch norm and global average pooling; runs in full int8."""
-    inputs, x = normalized_input(input_shape, windows)
-    x = conv_bn_relu(x, spec.stem, 3, strides=2, name="stem_")
-    for i, (filters, stride) in enumerate(spec.blocks):
+    """Depthwise-separable CNN with batch norm and global average pooling, beside a branch of time
+    statistics per band (see CompactSpec.stats); runs in full int8."""
+    inputs, bands = normalized_input(input_shape, windows)
+    x = conv_bn_relu(bands, spec.stem, 3, strides=2, name="stem_")
+    for i, (filters, stride) in enumerate(zip(spec.widths, spec.strides)):
         x = separable_block(x, filters, stride, name=f"b{i}_")
     x = layers.GlobalAveragePooling2D(name="gap")(x)
+    if spec.stats:
+        x = layers.Concatenate(name="features")([x, time_statistics(bands)])
     x = layers.Dropout(spec.dropout, name="dropout")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="scores")(x)
     return keras.Model(inputs, outputs, name="compact")
@@ -81,9 +125,10 @@ def build_seed_multiscale(input_shape: tuple[int, int], n_classes: int, windows:
     return keras.Model(inputs, outputs, name="seed_multiscale")
 
 
-def build_model(preset: str, input_shape: tuple[int, int], n_classes: int, windows: np.ndarray | None = None) -> keras.Model:
+def build_model(preset: str, input_shape: tuple[int, int], n_classes: int, windows: np.ndarray | None = None,
+                spec: CompactSpec = CompactSpec()) -> keras.Model:
     if preset == "compact":
-        return build_compact(input_shape, n_classes, windows)
+        return build_compact(input_shape, n_classes, windows, spec)
     if preset == "seed-multiscale":
         return build_seed_multiscale(input_shape, n_classes, windows)
     raise ValueError(f"preset {preset!r} is not a Keras model (Keras presets: compact, seed-multiscale)")

@@ -59,3 +59,37 @@ def test_evaluate_json_on_tones(tone_bundle, tmp_path):
     assert report["classes_not_in_model"] == ["doorbell"] and report["clips_not_in_model"] == 1
     assert report["n"] == 8 and report["accuracy"] >= 0.75
     assert set(report["per_class"]) == {"chirp", "high_tone", "low_tone", "noise"}
+
+
+def test_time_statistics_layer_matches_numpy():
+    from soundsentry.train.model import TimeStats, dct_matrix
+
+    x = np.random.default_rng(0).normal(size=(3, 64, 10)).astype(np.float32)
+    got = np.asarray(TimeStats()(x))
+    mean = x.mean(1)
+    want = np.concatenate([mean, np.abs(x - mean[:, None]).mean(1), x.max(1), x.min(1),
+                           np.abs(np.diff(x, axis=1)).mean(1)], -1)
+    assert np.allclose(got, want, atol=1e-5)
+    d = dct_matrix(64, 40)
+    assert np.allclose(d.T @ d, np.eye(40), atol=1e-5)  # orthonormal columns, as scipy's DCT-II with norm="ortho"
+
+
+def test_model_table_is_validated(tmp_path):
+    from soundsentry.device.errors import UsageError
+    from soundsentry.train.config import load_train_config
+
+    path = tmp_path / "train.toml"
+    path.write_text("[model]\nwidths = [8, 8]\nstrides = [2]\n")
+    try:
+        load_train_config(path)
+    except UsageError as exc:
+        assert "model" in str(exc) and "widths" in str(exc)
+    else:
+        raise AssertionError("mismatched widths and strides were accepted")
+    path.write_text("[model]\nstem = 0\n")
+    try:
+        load_train_config(path)
+    except UsageError as exc:
+        assert str(exc).startswith("model.stem")
+    else:
+        raise AssertionError("stem = 0 was accepted")
