@@ -59,16 +59,33 @@ def normalized_input(input_shape: tuple[int, int], windows: np.ndarray | None):
     return inputs, norm(inputs)
 
 
+STATISTICS = ("mean", "deviation", "max", "min", "change")
+
+
 @keras.saving.register_keras_serializable(package="soundsentry")
-class TimeStats(layers.Layer):
-    """Per band, over the time axis of (batch, time, bands): mean, mean absolute deviation, max, min and
-    mean absolute frame-to-frame change. Plain reductions, so the layer runs in full int8."""
+class TimeStat(layers.Layer):
+    """One statistic per band over the time axis of (batch, time, bands): mean, mean absolute deviation, max,
+    min or mean absolute frame-to-frame change. Plain reductions, so it runs in full int8."""
+
+    def __init__(self, statistic: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if statistic not in STATISTICS:
+            raise ValueError(f"statistic {statistic!r} is not one of {STATISTICS}")
+        self.statistic = statistic
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "statistic": self.statistic}
 
     def call(self, x):
-        mean = ops.mean(x, axis=1, keepdims=True)
-        deviation = ops.mean(ops.abs(x - mean), axis=1)
-        change = ops.mean(ops.abs(x[:, 1:] - x[:, :-1]), axis=1)
-        return ops.concatenate([ops.squeeze(mean, 1), deviation, ops.max(x, axis=1), ops.min(x, axis=1), change], -1)
+        if self.statistic == "mean":
+            return ops.mean(x, axis=1)
+        if self.statistic == "deviation":
+            return ops.mean(ops.abs(x - ops.mean(x, axis=1, keepdims=True)), axis=1)
+        if self.statistic == "max":
+            return ops.max(x, axis=1)
+        if self.statistic == "min":
+            return ops.min(x, axis=1)
+        return ops.mean(ops.abs(x[:, 1:] - x[:, :-1]), axis=1)
 
 
 def dct_matrix(n_in: int, n_out: int) -> np.ndarray:
@@ -79,15 +96,31 @@ def dct_matrix(n_in: int, n_out: int) -> np.ndarray:
     return matrix.astype(np.float32)
 
 
-def time_statistics(bands, n_cepstra: int = 40):
-    """TimeStats of the normalized log-mel and of its first `n_cepstra` DCT coefficients, batch-normalized."""
+def unit_cepstra(windows: np.ndarray | None, n_mels: int, n_cepstra: int) -> np.ndarray:
+    """The DCT with each coefficient scaled to unit standard deviation on the band-normalized training windows.
+
+    int8 gives a tensor one scale: unscaled, the first coefficient's range would leave the others a few steps."""
+    matrix = dct_matrix(n_mels, n_cepstra)
+    if windows is None:
+        return matrix
+    w = windows.astype(np.float32).reshape(-1, n_mels)
+    cepstra = ((w - w.mean(0)) / np.maximum(w.std(0), 1e-6)) @ matrix
+    return (matrix / np.maximum(cepstra.std(0), 1e-6)).astype(np.float32)
+
+
+def time_statistics(bands, windows: np.ndarray | None, n_cepstra: int = 40):
+    """Each TimeStat of the normalized log-mel and of its DCT coefficients, batch-normalized on its own
+    before they are joined, so each keeps its own int8 scale."""
     frames, n_mels = bands.shape[1], bands.shape[2]
+    n_cepstra = min(n_cepstra, n_mels)
     mel = layers.Reshape((frames, n_mels), name="stats_mel")(bands)
-    dct = layers.Dense(min(n_cepstra, n_mels), use_bias=False, trainable=False, name="stats_dct")
+    dct = layers.Dense(n_cepstra, use_bias=False, trainable=False, name="stats_dct")
     cepstra = dct(mel)
-    dct.set_weights([dct_matrix(n_mels, min(n_cepstra, n_mels))])
-    stats = layers.Concatenate(name="stats")([TimeStats(name="stats_of_mel")(mel), TimeStats(name="stats_of_dct")(cepstra)])
-    return layers.BatchNormalization(momentum=BN_MOMENTUM, name="stats_bn")(stats)
+    dct.set_weights([unit_cepstra(windows, n_mels, n_cepstra)])
+    parts = [layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"stats_{source}_{stat}_bn")(
+                 TimeStat(stat, name=f"stats_{source}_{stat}")(x))
+             for source, x in (("mel", mel), ("dct", cepstra)) for stat in STATISTICS]
+    return layers.Concatenate(name="stats")(parts)
 
 
 def build_compact(input_shape: tuple[int, int], n_classes: int, windows: np.ndarray | None = None,
@@ -100,7 +133,7 @@ def build_compact(input_shape: tuple[int, int], n_classes: int, windows: np.ndar
         x = separable_block(x, filters, stride, name=f"b{i}_")
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     if spec.stats:
-        x = layers.Concatenate(name="features")([x, time_statistics(bands)])
+        x = layers.Concatenate(name="features")([x, time_statistics(bands, windows)])
     x = layers.Dropout(spec.dropout, name="dropout")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="scores")(x)
     return keras.Model(inputs, outputs, name="compact")
