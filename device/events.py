@@ -23,10 +23,10 @@ SCHEMA = 1
 class Rule:
     """When one label's scores make an event."""
 
-    on: float = option(0.5, min=0.0, max=1.0, help="score that starts an event")
+    on: float = option(0.6, min=0.0, max=1.0, help="score that starts an event")
     off: float = option(0.3, min=0.0, max=1.0, help="score below which an event ends (at most `on`)")
-    n: int = option(2, min=1, max=100, help="windows at or above `on`, among the last `m`, to start")
-    m: int = option(3, min=1, max=100, help="windows looked at for the start (at least `n`)")
+    n: int = option(1, min=1, max=100, help="windows at or above `on`, among the last `m`, to start")
+    m: int = option(1, min=1, max=100, help="windows looked at for the start (at least `n`)")
     off_windows: int = option(2, min=1, max=100, help="windows below `off` in a row that end an event")
     min_duration_s: float = option(0.0, min=0.0, max=600.0, help="events shorter than this are not reported")
     cooldown_s: float = option(2.0, min=0.0, max=3600.0, help="rest after an event before the label may start again")
