@@ -132,16 +132,13 @@ def analysis_window(params: FrontEndParams) -> np.ndarray:
     return np.pad(window, (left, params.n_fft - params.win_length - left))
 
 
-def level_dbfs(power: np.ndarray) -> np.ndarray:
-    """Mean-square power to dBFS (a full-scale square wave is 0 dBFS, a full-scale sine -3 dBFS)."""
-    return (10.0 * np.log10(np.maximum(power, 1e-12))).astype(np.float32)
-
-
 class Frames(NamedTuple):
-    """Frames a push completed: log-mel dB, shape (n, n_mels), and each frame's level in dBFS, shape (n,)."""
+    """Frames a push completed: log-mel dB, shape (n, n_mels), and each frame's mean-square power, shape (n,).
+
+    The power stays linear (full scale square wave 1.0, sine 0.5): windows average it before taking dBFS."""
 
     mel: np.ndarray
-    dbfs: np.ndarray
+    power: np.ndarray
 
 
 class Resampler:
@@ -180,7 +177,7 @@ class StreamingFrontEnd:
         n = 0 if len(buffer) < p.n_fft else 1 + (len(buffer) - p.n_fft) // p.hop_length
         if n == 0:
             self._buffer = buffer
-            return Frames(np.zeros((0, p.n_mels), np.float32), np.zeros(0, np.float32))
+            return Frames(np.zeros((0, p.n_mels), np.float32), np.zeros(0))
         step = buffer.itemsize  # a view of the n overlapping frames, built directly: the stride helpers cost more
         frames = np.ndarray((n, p.n_fft), buffer.dtype, buffer, 0, (p.hop_length * step, step))
         spectrum = np.fft.rfft(frames * self._window, axis=1)  # float64: faint bands keep their precision
@@ -191,10 +188,10 @@ class StreamingFrontEnd:
         mel = power @ self._filters_t
         log_mel = np.log10(np.maximum(mel, self._floor, out=mel), out=mel)
         log_mel *= np.float32(10.0)
-        dbfs = level_dbfs(np.einsum("ij,ij->i", frames, frames) / p.n_fft)
+        frame_power = np.einsum("ij,ij->i", frames, frames) / p.n_fft
         self._buffer = buffer[n * p.hop_length :]
         self.frames_made += n
-        return Frames(log_mel, dbfs)
+        return Frames(log_mel, frame_power)
 
 
 def log_mel(audio: np.ndarray, params: FrontEndParams, rate: int | None = None) -> Frames:

@@ -14,7 +14,6 @@ import numpy as np
 from .frontend import Frames, FrontEndParams, StreamingFrontEnd
 
 ACTIVE_MARGIN_DB = 20.0
-SILENCE_DBFS = -120.0
 
 
 class Window(NamedTuple):
@@ -27,7 +26,7 @@ class Window(NamedTuple):
 
 
 def power_dbfs(power: float) -> float:
-    """A mean-square power in dBFS, floored at -120 dBFS like the front end's frame levels."""
+    """A mean-square power in dBFS (full-scale square wave 0, sine -3), floored at -120 dBFS."""
     return float(10.0 * np.log10(max(power, 1e-12)))
 
 
@@ -38,13 +37,13 @@ class Windower:
         self.window_frames = window_frames
         self.hop_frames = hop_frames
         self._mel = np.zeros((0, n_mels), np.float32)
-        self._power = np.zeros(0, np.float64)  # frame levels as linear power: a window's level is their mean
+        self._power = np.zeros(0, np.float64)
         self._start = 0  # absolute index of the first buffered frame
         self._next_end = window_frames
 
     def push(self, frames: Frames) -> list[Window]:
         self._mel = np.concatenate([self._mel, frames.mel])
-        self._power = np.concatenate([self._power, 10.0 ** (frames.dbfs.astype(np.float64) / 10.0)])
+        self._power = np.concatenate([self._power, frames.power])
         windows = []
         while self._next_end <= self._start + len(self._mel):
             stop = self._next_end - self._start
@@ -67,7 +66,7 @@ def clip_windows(frames: Frames, window_frames: int, hop_frames: int, floor_db: 
         pad = window_frames - len(frames.mel)
         frames = Frames(
             np.concatenate([frames.mel, np.full((pad, n_mels), floor_db, np.float32)]),
-            np.concatenate([frames.dbfs, np.full(pad, SILENCE_DBFS, np.float32)]),
+            np.concatenate([frames.power, np.zeros(pad)]),
         )
     return Windower(window_frames, hop_frames, n_mels).push(frames)
 
