@@ -66,7 +66,7 @@ class FrontEndParams:
 
     @property
     def floor_db(self) -> float:
-        """The value a frame of digital silence has in every band."""
+        """The value a frame of digital silence has in every band (to float32 rounding, 1e-5 dB)."""
         return float(10.0 * np.log10(self.amin) - 10.0 * np.log10(self.ref))
 
     def to_dict(self) -> dict:
@@ -181,13 +181,12 @@ class StreamingFrontEnd:
         step = buffer.itemsize  # a view of the n overlapping frames, built directly: the stride helpers cost more
         frames = np.ndarray((n, p.n_fft), buffer.dtype, buffer, 0, (p.hop_length * step, step))
         spectrum = np.fft.rfft(frames * self._window, axis=1)  # float64: faint bands keep their precision
-        parts = spectrum.view(np.float64)  # re, im interleaved: squared in place, summed in pairs into float32
-        np.square(parts, out=parts)
-        power = np.add(parts[:, 0::2], parts[:, 1::2], out=np.empty((n, parts.shape[1] // 2), np.float32),
-                       casting="same_kind")
+        power = np.square(spectrum.real)
+        power += np.square(spectrum.imag)
+        power = power.astype(np.float32)
         mel = power @ self._filters_t
-        log_mel = np.log10(np.maximum(mel, self._floor, out=mel), out=mel)
-        log_mel *= np.float32(10.0)
+        log_mel = np.log(np.maximum(mel, self._floor, out=mel), out=mel)  # natural log: numpy's log10 is not SIMD
+        log_mel *= np.float32(10.0 / np.log(10.0))
         frame_power = np.einsum("ij,ij->i", frames, frames) / p.n_fft
         self._buffer = buffer[n * p.hop_length :]
         self.frames_made += n

@@ -7,6 +7,7 @@ active windows' scores. Digital silence and quiet lead-ins then never dilute or 
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -17,7 +18,7 @@ ACTIVE_MARGIN_DB = 20.0
 
 
 class Window(NamedTuple):
-    """One model input: log-mel (window_frames, n_mels), its mean level and peak frame level in dBFS."""
+    """One model input: log-mel (window_frames, n_mels), read-only; its mean level and peak frame level in dBFS."""
 
     mel: np.ndarray
     level: float
@@ -27,7 +28,7 @@ class Window(NamedTuple):
 
 def power_dbfs(power: float) -> float:
     """A mean-square power in dBFS (full-scale square wave 0, sine -3), floored at -120 dBFS."""
-    return float(10.0 * np.log10(max(power, 1e-12)))
+    return 10.0 * math.log10(max(power, 1e-12))
 
 
 class Windower:
@@ -43,14 +44,15 @@ class Windower:
 
     def push(self, frames: Frames) -> list[Window]:
         self._mel = np.concatenate([self._mel, frames.mel])
+        self._mel.flags.writeable = False  # windows are views of it, so no one may change it
         self._power = np.concatenate([self._power, frames.power])
         windows = []
         while self._next_end <= self._start + len(self._mel):
             stop = self._next_end - self._start
             begin = stop - self.window_frames
             power = self._power[begin:stop]
-            windows.append(Window(self._mel[begin:stop].copy(), power_dbfs(power.sum() / self.window_frames),
-                                  power_dbfs(power.max()), self._next_end))
+            windows.append(Window(self._mel[begin:stop], power_dbfs(float(power.sum()) / self.window_frames),
+                                  power_dbfs(float(power.max())), self._next_end))
             self._next_end += self.hop_frames
         drop = max(0, self._next_end - self.window_frames - self._start)
         if drop:
