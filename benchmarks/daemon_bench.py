@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -132,6 +133,23 @@ SINK = "soundsentry_bench_mic"
 LOW_LATENCY = "--latency-msec=20"  # a USB microphone's ALSA period is of this order
 
 
+def play_scene(scene: Path, latency: list[str]) -> float:
+    """Play the scene into the sink; return the wall time its first sample was heard.
+
+    The median over paplay's own reports of its playback position ("Time: 1.213 sec", every 50 ms), not
+    the moment paplay was started: its start-up, and a suspended sink's 2 s resume, come before the first sample."""
+    proc = subprocess.Popen(["paplay", "-v", f"--device={SINK}", *latency, str(scene)], stderr=subprocess.PIPE,
+                            text=True)  # text mode reads paplay's \r-ended status lines as lines
+    origins = []
+    for line in proc.stderr:
+        position = re.search(r"Time: ([0-9.]+) sec", line)
+        if position and float(position[1]) > 0:
+            origins.append(time.time() - float(position[1]))
+    if proc.wait() != 0 or not origins:
+        raise SystemExit(f"paplay failed or reported no playback position for {scene}")
+    return float(np.median(origins))
+
+
 def mic_run(scene: Path, truth: list[dict], model: list[str], *, room: bool) -> dict:
     """The daemon on the virtual mic, the scene played once the first window is classified.
 
@@ -145,8 +163,7 @@ def mic_run(scene: Path, truth: list[dict], model: list[str], *, room: bool) -> 
     def play(proc, lines):
         while not any("first window classified" in line for _, line in lines["err"]):
             time.sleep(0.05)
-        played.append(time.time())
-        subprocess.run(["paplay", f"--device={SINK}", *latency, str(scene)], check=True)
+        played.append(play_scene(scene, latency))
         time.sleep(2)
         proc.terminate()
 
