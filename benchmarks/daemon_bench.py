@@ -1,6 +1,6 @@
 """Daemon figures for BENCHMARKS.md: CPU, memory, start-up and event latency of `soundsentry run`.
 
-    python benchmarks/daemon_bench.py [--model BUNDLE] [--mic] [--shifts 0.09 0.18]
+    python benchmarks/daemon_bench.py [--model BUNDLE] [--mic] [--shifts 0.09 0.18] [--scene SCENE.flac]
 
 Runs, in one go: a bare `python -c "import numpy"` (the reference), the daemon on a file in real time,
 the daemon on the PulseAudio virtual microphone (--mic, PulseAudio must be running), and --fast over
