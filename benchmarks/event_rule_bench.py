@@ -20,17 +20,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from soundsentry.device.bundle import default_bundle_path, read_bundle
 from soundsentry.device.classifier import Classifier
 from soundsentry.device.events import EventDetector, EventsConfig, StreamClock
 from soundsentry.device.pipeline import Pipeline
-from soundsentry.train.augment import coloured_noise
 from soundsentry.train.datasets import load_dataset
-from soundsentry.train.demo import RATE, loudest_stretch
-from soundsentry.device.audio import read_audio
-from soundsentry.device.frontend import Resampler
+from soundsentry.train.demo import RATE, clip_sound, mix_scene, write_scene
 
 RULES = {
     "n2-of-3 on 0.5 (the default until session 4)": {"n": 2, "m": 3, "on": 0.5},
@@ -41,26 +37,17 @@ RULES = {
 }
 
 
-def build_scene(data: str, seed: int, sounds: int | None = None, sound_s: float = 3.0) -> tuple[np.ndarray, list[dict]]:
-    """Clips of the data set (all, or the first `sounds` of a shuffle), each once, in pink noise at -55 dBFS;
-    gaps of 2.5 to 5.5 s."""
+def build_scene(data: str, seed: int, sounds: int | None = None) -> tuple[np.ndarray, list[dict]]:
+    """Clips of the data set (all, or the first `sounds` of a shuffle), each once at a random peak level, after
+    3 s of quiet and then with gaps of 2.5 to 5.5 s, in the demo's pink room noise."""
     rng = np.random.default_rng(seed)
     dataset = load_dataset(data)
-    order = rng.permutation(len(dataset.clips))[:sounds]
-    parts, truth, t = [], [], 3.0
-    parts.append(np.zeros(int(t * RATE), np.float32))
-    for i in order:
-        clip = dataset.clips[i]
-        audio, rate = read_audio(clip.path)
-        sound = loudest_stretch(Resampler(rate, RATE).push(audio, last=True), sound_s)
-        peak_db = float(rng.uniform(-30.0, -6.0))
-        sound *= np.float32(10 ** (peak_db / 20) / max(float(np.abs(sound).max()), 1e-6))
-        gap = float(rng.uniform(2.5, 5.5))
-        parts += [sound, np.zeros(int(gap * RATE), np.float32)]
-        truth.append({"label": clip.label, "start_s": t, "end_s": t + len(sound) / RATE})
-        t += len(sound) / RATE + int(gap * RATE) / RATE
-    y = np.concatenate(parts)
-    return np.clip(y + coloured_noise(len(y), 1.0, -55.0, rng), -1, 1).astype(np.float32), truth
+    clips = [dataset.clips[i] for i in rng.permutation(len(dataset.clips))[:sounds]]
+    peaks, gaps = [], [3.0]
+    for _ in clips:  # drawn in this order so that a seed keeps making the scene it made
+        peaks.append(float(rng.uniform(-30.0, -6.0)))
+        gaps.append(float(rng.uniform(2.5, 5.5)))
+    return mix_scene([(clip.label, clip_sound(clip.path)) for clip in clips], peaks, gaps, rng)
 
 
 def score(bundle, scene: np.ndarray) -> list:
@@ -115,9 +102,7 @@ def main() -> None:
     bundle = read_bundle(args.model or default_bundle_path())
     scene, truth = build_scene(args.data, args.seed, args.sounds)
     if args.write_scene:
-        sf.write(args.write_scene, scene, RATE, subtype="PCM_16")
-        args.write_scene.with_suffix(".json").write_text(json.dumps(
-            {"rate": RATE, "seconds": round(len(scene) / RATE, 3), "events": truth}, indent=1))
+        write_scene(args.write_scene, scene, truth)
     started = time.monotonic()
     scored = score(bundle, scene)
     report = {"model": f"{bundle.name} {bundle.version}", "scene_s": round(len(scene) / RATE, 1),

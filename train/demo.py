@@ -40,6 +40,34 @@ def loudest_stretch(y: np.ndarray, seconds: float) -> np.ndarray:
     return out
 
 
+def clip_sound(path: Path) -> np.ndarray:
+    """The clip at `path` at RATE, cut to its loudest SOUND_S."""
+    audio, rate = read_audio(path)
+    return loudest_stretch(Resampler(rate, RATE).push(audio, last=True), SOUND_S)
+
+
+def mix_scene(sounds: list[tuple[str, np.ndarray]], peaks_dbfs: list[float], gaps_s: list[float],
+              rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
+    """Sounds (label, samples at RATE), each set to peak at its level and followed by its gap, after a lead-in
+    of gaps_s[0], in pink room noise at ROOM_DBFS; returns the scene and what plays when."""
+    parts = [np.zeros(int(gaps_s[0] * RATE), np.float32)]
+    timeline, t = [], len(parts[0]) / RATE
+    for (label, sound), peak, gap in zip(sounds, peaks_dbfs, gaps_s[1:], strict=True):
+        sound = sound * np.float32(10 ** (peak / 20) / max(np.abs(sound).max(), 1e-6))
+        parts += [sound, np.zeros(int(gap * RATE), np.float32)]
+        timeline.append({"label": label, "start_s": round(t, 3), "end_s": round(t + len(sound) / RATE, 3)})
+        t += (len(sound) + len(parts[-1])) / RATE
+    y = np.concatenate(parts)
+    return np.clip(y + coloured_noise(len(y), 1.0, ROOM_DBFS, rng), -1, 1).astype(np.float32), timeline
+
+
+def write_scene(path: Path, scene: np.ndarray, timeline: list[dict]) -> None:
+    """The scene as 16-bit FLAC, and what plays when in a .json beside it."""
+    sf.write(path, scene, RATE, subtype="PCM_16")
+    path.with_suffix(".json").write_text(json.dumps({"rate": RATE, "seconds": round(len(scene) / RATE, 3),
+                                                     "events": timeline}, indent=2) + "\n")
+
+
 def credits(license_text: str, filename: str) -> str:
     stem = filename.rsplit("-", 1)[0]
     found = re.search(rf"^- \[{re.escape(stem)}\.ogg\]: (.+)$", license_text, re.M)
@@ -47,27 +75,16 @@ def credits(license_text: str, filename: str) -> str:
 
 
 def build(data: Path, out: Path, seed: int = 0) -> dict:
-    rows = [r for r in csv.DictReader(open(data / "meta" / "esc50.csv")) if r.get("esc10") == "True"]
+    esc10 = [r for r in csv.DictReader(open(data / "meta" / "esc50.csv")) if r.get("esc10") == "True"]
     license_text = (data / "LICENSE").read_text(errors="replace")
-    rng = np.random.default_rng(seed)
-    timeline, notices, t = [], [], GAP_S
-    scene = [np.zeros(int(GAP_S * RATE), np.float32)]
-    for label in SCENE:
-        row = sorted((r for r in rows if r["category"] == label), key=lambda r: r["filename"])[0]
-        audio, rate = read_audio(data / "audio" / row["filename"])
-        sound = loudest_stretch(Resampler(rate, RATE).push(audio, last=True), SOUND_S)
-        sound *= np.float32(10 ** (-12 / 20) / max(np.abs(sound).max(), 1e-6))  # peaks at -12 dBFS
-        scene += [sound, np.zeros(int(GAP_S * RATE), np.float32)]
-        timeline.append({"label": label, "start_s": round(t, 3), "end_s": round(t + SOUND_S, 3),
-                         "clip": row["filename"]})
-        notices.append(f"- {row['filename']} ({label}): {credits(license_text, row['filename'])}")
-        t += SOUND_S + GAP_S
-    y = np.concatenate(scene)
-    y = np.clip(y + coloured_noise(len(y), 1.0, ROOM_DBFS, rng), -1, 1)
+    rows = [sorted((r for r in esc10 if r["category"] == label), key=lambda r: r["filename"])[0] for label in SCENE]
+    y, timeline = mix_scene([(label, clip_sound(data / "audio" / row["filename"])) for label, row in zip(SCENE, rows)],
+                            [-12.0] * len(SCENE), [GAP_S] * (len(SCENE) + 1), np.random.default_rng(seed))
+    for event, row in zip(timeline, rows):
+        event["clip"] = row["filename"]
     out.mkdir(parents=True, exist_ok=True)
-    sf.write(out / "demo.flac", y, RATE, subtype="PCM_16")
-    (out / "demo.json").write_text(json.dumps({"rate": RATE, "seconds": round(len(y) / RATE, 3),
-                                               "events": timeline}, indent=2) + "\n")
+    write_scene(out / "demo.flac", y, timeline)
+    notices = [f"- {row['filename']} ({label}): {credits(license_text, row['filename'])}" for label, row in zip(SCENE, rows)]
     (out / "NOTICE.md").write_text(
         "# Notices for files in this folder\n\n"
         "`demo.flac` mixes clips of the ESC-10 subset of ESC-50 (K. J. Piczak, \"ESC: Dataset for Environmental "
