@@ -193,7 +193,7 @@ def main() -> None:
     args = parser.parse_args()
     model = ["--model", args.model] if args.model else []
     scene = args.scene or demo_scene_path()
-    truth = json.loads((scene.with_suffix(".json") if args.scene else scene.with_name("demo.json")).read_text())["events"]
+    truth = json.loads(scene.with_suffix(".json").read_text())["events"]  # demo.flac has its demo.json too
     report: dict = {"scene": str(scene), "scene_s": sf.info(scene).duration}
     # The reference ends before a sample could catch it: it prints its own high-water mark.
     ref = child_usage([sys.executable, "-c", "import numpy; print(open('/proc/self/status').read())"])
