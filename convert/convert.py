@@ -54,6 +54,26 @@ def split_by_recording(features, known: list[int], rng: np.random.Generator) -> 
     return calib, [i for i in known if features.clips[i].group not in calib_groups] or calib
 
 
+def calibration_and_check(features, labels: list[str], where, check: tuple | None = None
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Representative windows, and the held-out windows and label indices the conversion is checked on.
+
+    With `check` (features, root) the check runs on that data set; otherwise on the recordings of `features`
+    not used to calibrate. Seeded, so benchmarks see the windows convert saw."""
+    rng = np.random.default_rng(0)
+    known = known_clips(features, labels, where)
+    if check is None:
+        calib, held = split_by_recording(features, known, rng)
+        check_features = features
+    else:
+        check_features, check_root = check
+        calib, held = known, known_clips(check_features, labels, check_root)
+    rep_x = representative(*windows_with_labels(features, calib, labels), rng)
+    held_x, held_y = windows_with_labels(check_features, held, labels)
+    order = rng.permutation(len(held_x))[:HELD_OUT_WINDOWS]
+    return rep_x, held_x[order], held_y[order]
+
+
 def agreement(keras_scores: np.ndarray, tflite_scores: np.ndarray, truth: np.ndarray) -> dict:
     k, t = keras_scores.argmax(1), tflite_scores.argmax(1)
     return {"agreement": float(np.mean(k == t)), "keras_accuracy": float(np.mean(k == truth)),
@@ -88,19 +108,11 @@ def convert_model(model: str | os.PathLike, calibration: str | os.PathLike, out:
     config = feature_config(frontend, info["window"], background_class=True)
     dataset = load_dataset(calibration, format)
     features = extract(dataset, config, cache_dir)
-    rng = np.random.default_rng(0)
-    known = known_clips(features, labels, dataset.root)
-    if check_data is None:
-        calib, held = split_by_recording(features, known, rng)
-        check_features = features
-    else:
+    check = None
+    if check_data is not None:
         check_dataset = load_dataset(check_data, format)
-        check_features = extract(check_dataset, config, cache_dir)
-        calib, held = known, known_clips(check_features, labels, check_dataset.root)
-    rep_x = representative(*windows_with_labels(features, calib, labels), rng)
-    held_x, held_y = windows_with_labels(check_features, held, labels)
-    order = rng.permutation(len(held_x))[:HELD_OUT_WINDOWS]
-    held_x, held_y = held_x[order], held_y[order]
+        check = (extract(check_dataset, config, cache_dir), check_dataset.root)
+    rep_x, held_x, held_y = calibration_and_check(features, labels, dataset.root, check)
     tflite = to_tflite(keras_model, rep_x, quant)
     keras_scores = keras_model.predict(held_x[..., None], batch_size=256, verbose=0)
     summary = info.get("summary", {})
