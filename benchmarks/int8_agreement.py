@@ -1,22 +1,27 @@
 """Where an int8 bundle disagrees with its Keras model, on the held-out windows `soundsentry convert` checks.
 
     python benchmarks/int8_agreement.py --data ../shared/data/esc50-subset \
-        [--keras benchmarks/default-model/model.keras] [--model BUNDLE]
+        [--keras benchmarks/default-model/model.keras] [--model BUNDLE] [--layers]
 
 Splits the disagreement in two: Keras fed windows rounded to the bundle's int8 input grid (the input's
 share), and the int8 model against that (the rest of the network's share). Also counts the windows whose
-int8 top score is an exact tie, and Keras' own top-two margin where the two disagree. Prints one JSON object.
+int8 top score is an exact tie, and Keras' own top-two margin where the two disagree. With --layers, also
+each layer's int8 error in its own steps (TensorFlow's quantization debugger, re-converting with convert's
+settings; rounding alone gives 0.29). Prints one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
 from soundsentry.convert.convert import calibration_and_check
+from soundsentry.convert.tflite import make_converter
 from soundsentry.device.classifier import open_model
 from soundsentry.device.frontend import FrontEndParams
 from soundsentry.train.cli import DEFAULT_CACHE
@@ -31,17 +36,34 @@ def margin(scores: np.ndarray) -> np.ndarray:
     return top[:, -1] - top[:, -2]
 
 
+def layer_errors(keras_model, representative: np.ndarray, windows: np.ndarray) -> dict[str, float]:
+    """RMS int8 error of each layer's output, in units of that tensor's int8 step."""
+    import tensorflow as tf
+
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=make_converter(keras_model, representative, "int8"),
+        debug_dataset=lambda: ([w[None, ..., None].astype(np.float32)] for w in windows))
+    debugger.run()
+    dump = io.StringIO()
+    debugger.layer_statistics_dump(dump)
+    dump.seek(0)
+    rows = csv.DictReader(dump)
+    return {f"{r['op_name']} {r['tensor_name'].split(';')[0]}": round(float(r["mean_squared_error"]) ** 0.5 / float(r["scale"]), 3)
+            for r in rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="the calibration data set given to convert")
     parser.add_argument("--keras", type=Path, default=Path("benchmarks/default-model/model.keras"))
     parser.add_argument("--model", help="the int8 bundle converted from --keras (default: the shipped one)")
+    parser.add_argument("--layers", action="store_true", help="each layer's error on 300 of the windows (slow)")
     args = parser.parse_args()
     keras_model, info = load_trained(args.keras)
     labels = list(info["labels"])
     config = feature_config(FrontEndParams.from_dict(info["frontend"]), info["window"], background_class=True)
     dataset = load_dataset(args.data)
-    _, x, _ = calibration_and_check(extract(dataset, config, DEFAULT_CACHE), labels, dataset.root)
+    representative, x, _ = calibration_and_check(extract(dataset, config, DEFAULT_CACHE), labels, dataset.root)
     classifier = open_model(args.model)
     scale, zero = classifier.interpreter.get_input_details()[0]["quantization"]
     on_grid = np.stack([(classifier.quantize(w).astype(np.float32) - zero) * scale for w in x]).reshape(x.shape)
@@ -50,7 +72,7 @@ def main() -> None:
     int8 = np.stack([classifier(w) for w in x])
     k, kg, t = keras.argmax(1), keras_grid.argmax(1), int8.argmax(1)
     differ = k != t
-    print(json.dumps({
+    report = {
         "keras": str(args.keras), "bundle": f"{classifier.bundle.name} {classifier.bundle.version}",
         "windows": len(x), "input_scale_db": round(float(scale), 4),
         "agreement": round(float(np.mean(~differ)), 4),
@@ -60,7 +82,10 @@ def main() -> None:
         "disagreeing_int8_ties": int(np.sum(differ & (margin(int8) == 0))),
         "keras_margin_where_disagreeing_median": round(float(np.median(margin(keras)[differ])), 4),
         "keras_margin_all_median": round(float(np.median(margin(keras))), 4),
-    }, indent=2))
+    }
+    if args.layers:
+        report["layer_error_in_int8_steps"] = layer_errors(keras_model, representative, x[:300])
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

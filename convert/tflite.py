@@ -15,8 +15,9 @@ from soundsentry.device.frontend import FrontEndParams
 QUANT_MODES = ("int8", "float16", "float32", "dynamic")
 
 
-def to_tflite(model, representative: np.ndarray, mode: str = "int8") -> bytes:
-    """Convert; `int8` is full integer with int8 input and output, calibrated on `representative` windows."""
+def make_converter(model, representative: np.ndarray, mode: str = "int8"):
+    """The TFLite converter for `mode`; `int8` is full integer with int8 input and output, calibrated on
+    `representative` windows."""
     import tensorflow as tf
 
     if mode not in QUANT_MODES:
@@ -35,6 +36,12 @@ def to_tflite(model, representative: np.ndarray, mode: str = "int8") -> bytes:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+    return converter
+
+
+def to_tflite(model, representative: np.ndarray, mode: str = "int8") -> bytes:
+    """Convert (see make_converter)."""
+    converter = make_converter(model, representative, mode)
     with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its signature to stdout
         return converter.convert()
 
