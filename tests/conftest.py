@@ -37,7 +37,9 @@ def fast_config(**fit):
     from soundsentry.train.config import TrainConfig
 
     config = TrainConfig()
-    return replace(config, augment=replace(config.augment, variants=0, mixup=False),
+    # the masks stay on for the tone model whatever the defaults: with six clips a class it needs them to tell
+    # a high tone from the part of a chirp that passes through it
+    return replace(config, augment=replace(config.augment, variants=0, mixup=False, time_masks=2, freq_masks=2),
                    fit=replace(config.fit, epochs=fit.get("epochs", 25), patience=100, batch_size=16,
                                windows_per_clip=6, learning_rate=5e-3, val_fraction=0.25))
 
