@@ -13,9 +13,11 @@ settings; rounding alone gives 0.29). Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,10 +42,11 @@ def layer_errors(keras_model, representative: np.ndarray, windows: np.ndarray) -
     """RMS int8 error of each layer's output, in units of that tensor's int8 step."""
     import tensorflow as tf
 
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=make_converter(keras_model, representative, "int8"),
-        debug_dataset=lambda: ([w[None, ..., None].astype(np.float32)] for w in windows))
-    debugger.run()
+    with contextlib.redirect_stdout(sys.stderr):  # the exporter prints its signature; stdout carries the JSON
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=make_converter(keras_model, representative, "int8"),
+            debug_dataset=lambda: ([w[None, ..., None].astype(np.float32)] for w in windows))
+        debugger.run()
     dump = io.StringIO()
     debugger.layer_statistics_dump(dump)
     dump.seek(0)
