@@ -32,8 +32,8 @@ RULES = {
     "n2-of-3 on 0.5 (the default until session 4)": {"n": 2, "m": 3, "on": 0.5},
     "n1-of-1 on 0.5": {"n": 1, "m": 1, "on": 0.5},
     "n1-of-1 on 0.55": {"n": 1, "m": 1, "on": 0.55},
-    "n1-of-1 on 0.6 (the default)": {"n": 1, "m": 1, "on": 0.6},
-    "n1-of-1 on 0.7": {"n": 1, "m": 1, "on": 0.7},
+    "n1-of-1 on 0.6 (the default in session 5)": {"n": 1, "m": 1, "on": 0.6},
+    "n1-of-1 on 0.7 (the default)": {"n": 1, "m": 1, "on": 0.7},
 }
 
 

@@ -23,7 +23,7 @@ SCHEMA = 1
 class Rule:
     """When one label's scores make an event."""
 
-    on: float = option(0.6, min=0.0, max=1.0, help="score that starts an event")
+    on: float = option(0.7, min=0.0, max=1.0, help="score that starts an event")
     off: float = option(0.3, min=0.0, max=1.0, help="score below which an event ends (at most `on`)")
     n: int = option(1, min=1, max=100, help="windows at or above `on`, among the last `m`, to start")
     m: int = option(1, min=1, max=100, help="windows looked at for the start (at least `n`)")
