@@ -91,7 +91,7 @@ def test_bench_json_fields(tone_bundle):
     result = cli("bench", "--model", str(tone_bundle), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert {"streaming_s", "librosa_recompute_s", "speedup"} <= set(report["frontend"])
+    assert {"streaming_s", "librosa_recompute_s", "speedup", "speedup_range", "pairs"} <= set(report["frontend"])
     assert isinstance(report["invoke_ms"]["int8"], float)
     assert isinstance(report["invoke_ms"]["float32"], float)  # provenance names the Keras model, which exists
     assert {"elapsed_s", "real_time_factor"} <= set(report["pipeline"])
