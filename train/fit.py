@@ -65,14 +65,13 @@ class EpochData(keras.utils.PyDataset):
 
 def fit_model(features: FeatureSet, fit_idx: np.ndarray, val_idx: np.ndarray, config: TrainConfig,
               *, verbose: int | None = None) -> tuple[keras.Model, dict]:
-    """Train one model on the clips `fit_idx`, stopping early on the clean windows of `val_idx`."""
+    """Train one model on the clips `fit_idx`, stopping early on the clean windows of `val_idx`; with no
+    `val_idx`, through the whole schedule."""
     f = config.fit
     keras.utils.set_random_seed(f.seed)
     strategy = distribution(f.mixed_precision)
     data = EpochData(features, fit_idx, config)
     clean_x, _ = features.windows_of(fit_idx)
-    val_x, val_y = features.windows_of(val_idx)
-    val = (val_x[..., None], keras.utils.to_categorical(val_y, len(features.labels)))
     steps = len(data) * f.epochs
     with strategy.scope():
         model = build_model(config.preset, (features.window_frames, features.params.n_mels), len(features.labels), clean_x,
@@ -82,12 +81,17 @@ def fit_model(features: FeatureSet, fit_idx: np.ndarray, val_idx: np.ndarray, co
         model.compile(optimizer=keras.optimizers.Adam(lr, amsgrad=f.amsgrad),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=f.label_smoothing),
                       metrics=["accuracy"])
-    # val_accuracy, not val_loss: on a few dozen validation clips the loss rises early as the model grows
-    # confident, and stopping on it restored first-epoch weights (seen: 1.7% accuracy on 3 of 5 folds).
-    callbacks = [keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=f.patience,
-                                               restore_best_weights=True, start_from_epoch=WARMUP_EPOCHS)]
-    if f.schedule == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=max(2, f.patience // 3)))
+    val, callbacks = None, []
+    if len(val_idx):
+        val_x, val_y = features.windows_of(val_idx)
+        val = (val_x[..., None], keras.utils.to_categorical(val_y, len(features.labels)))
+        # val_accuracy, not val_loss: on a few dozen validation clips the loss rises early as the model grows
+        # confident, and stopping on it restored first-epoch weights (seen: 1.7% accuracy on 3 of 5 folds).
+        callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=f.patience,
+                                                       restore_best_weights=True, start_from_epoch=WARMUP_EPOCHS))
+        if f.schedule == "plateau":
+            callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5,
+                                                               patience=max(2, f.patience // 3)))
     if verbose is None:
         verbose = 1 if sys.stderr.isatty() else 2
     with contextlib.redirect_stdout(sys.stderr):  # Keras prints progress on stdout, which carries results

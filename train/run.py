@@ -39,7 +39,9 @@ def cv_splits(features: FeatureSet, k: int, seed: int) -> tuple[str, list[tuple[
 
 
 def val_split(features: FeatureSet, indices: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hold out whole recordings of `indices` for early stopping."""
+    """Hold out whole recordings of `indices` for early stopping; none when `fraction` is 0."""
+    if fraction == 0:
+        return indices, indices[:0]
     splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
     fit, val = next(splitter.split(indices, groups=features.groups[indices]))
     return indices[fit], indices[val]
@@ -109,7 +111,8 @@ def train(data: str | os.PathLike, out: str | os.PathLike, *, config: TrainConfi
     summary: dict = {"preset": config.preset, "data": data_info, "labels": features.labels,
                      "skipped_clips": features.skipped}
     card_metrics: dict = {}
-    protocol = "no cross-validation was run; figures are on the validation recordings held out for early stopping"
+    protocol = ("no cross-validation was run; figures are on the validation recordings held out for early stopping"
+                if config.fit.val_fraction else "no cross-validation was run and no recordings were held out")
     if cv:
         result = cross_validate(features, config, k, verbose)
         summary["cv"] = {key: value for key, value in result.items() if key != "pooled"}
@@ -140,17 +143,18 @@ def train(data: str | os.PathLike, out: str | os.PathLike, *, config: TrainConfi
             model.save(out / KERAS_MODEL)
             report.write_history(history, out / "history.csv")
             report.plot_history(history, out / "curves.png")
+            summary["epochs"] = len(history.get("loss", []))
             val_idx = np.intersect1d(val_idx, real_clips(features))
-            val = metrics(features.y[val_idx], clip_scores(lambda w: predict_windows(model, w), features, val_idx),
-                          features.labels)
-            summary["validation"] = {"accuracy": val["accuracy"], "macro_f1": val["macro_f1"], "n": val["n"],
-                                     "epochs": len(history.get("loss", []))}
-            if not cv:
-                report.plot_confusion(val["confusion"], features.labels, out / "confusion.png",
-                                      f"{config.preset}: validation recordings")
-                (out / "per_class.md").write_text(report.per_class_table(val))
-                card_metrics = {"accuracy": f"{val['accuracy']:.3f}", "macro-F1": f"{val['macro_f1']:.3f}",
-                                "clips": val["n"]}
+            if len(val_idx):
+                val = metrics(features.y[val_idx], clip_scores(lambda w: predict_windows(model, w), features, val_idx),
+                              features.labels)
+                summary["validation"] = {"accuracy": val["accuracy"], "macro_f1": val["macro_f1"], "n": val["n"]}
+                if not cv:
+                    report.plot_confusion(val["confusion"], features.labels, out / "confusion.png",
+                                          f"{config.preset}: validation recordings")
+                    (out / "per_class.md").write_text(report.per_class_table(val))
+                    card_metrics = {"accuracy": f"{val['accuracy']:.3f}", "macro-F1": f"{val['macro_f1']:.3f}",
+                                    "clips": val["n"]}
         summary["params"] = count_params(model)
     summary["seconds"] = round(time.monotonic() - started, 1)
     run_info = {"name": out.name, "preset": config.preset, "labels": features.labels,

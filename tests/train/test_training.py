@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import soundfile as sf
@@ -13,7 +14,7 @@ import synth
 from conftest import fast_config
 from soundsentry.train.datasets import load_dataset
 from soundsentry.train.features import extract
-from soundsentry.train.run import cv_splits
+from soundsentry.train.run import cv_splits, val_split
 
 
 def test_a_few_epochs_on_tones_beat_chance(tone_run):
@@ -93,3 +94,32 @@ def test_model_table_is_validated(tmp_path):
         assert str(exc).startswith("model.stem")
     else:
         raise AssertionError("stem = 0 was accepted")
+
+
+def test_plateau_schedule_needs_a_validation_split(tmp_path):
+    from soundsentry.device.errors import UsageError
+    from soundsentry.train.config import load_train_config
+
+    path = tmp_path / "train.toml"
+    path.write_text('[fit]\nschedule = "plateau"\nval_fraction = 0.0\n')
+    try:
+        load_train_config(path)
+    except UsageError as exc:
+        assert str(exc).startswith("fit: schedule") and "fit.val_fraction" in str(exc) and "\n" not in str(exc)
+    else:
+        raise AssertionError("a plateau schedule with nothing to watch was accepted")
+    path.write_text('[fit]\nschedule = "plateau"\nval_fraction = 0.2\n')
+    assert load_train_config(path).fit.val_fraction == 0.2
+
+
+def test_with_no_validation_split_every_clip_trains_the_whole_schedule(tone_data):
+    from soundsentry.train.fit import fit_model
+
+    config = fast_config(epochs=3)
+    config = replace(config, fit=replace(config.fit, val_fraction=0.0))
+    features = extract(load_dataset(tone_data), config, progress=False)
+    every = np.arange(len(features.clips))
+    fit_idx, val_idx = val_split(features, every, 0.0, seed=0)
+    assert fit_idx.tolist() == every.tolist() and len(val_idx) == 0
+    _, history = fit_model(features, fit_idx, val_idx, config, verbose=0)
+    assert len(history["loss"]) == 3 and not any(key.startswith("val_") for key in history)
