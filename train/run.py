@@ -112,7 +112,8 @@ def train(data: str | os.PathLike, out: str | os.PathLike, *, config: TrainConfi
                      "skipped_clips": features.skipped}
     card_metrics: dict = {}
     protocol = ("no cross-validation was run; figures are on the validation recordings held out for early stopping"
-                if config.fit.val_fraction else "no cross-validation was run and no recordings were held out")
+                if config.fit.val_fraction else "no cross-validation was run and no recordings were held out; figures "
+                "are on the training recordings and overstate accuracy on new sounds")
     if cv:
         result = cross_validate(features, config, k, verbose)
         summary["cv"] = {key: value for key, value in result.items() if key != "pooled"}
@@ -145,16 +146,20 @@ def train(data: str | os.PathLike, out: str | os.PathLike, *, config: TrainConfi
             report.plot_history(history, out / "curves.png")
             summary["epochs"] = len(history.get("loss", []))
             val_idx = np.intersect1d(val_idx, real_clips(features))
-            if len(val_idx):
-                val = metrics(features.y[val_idx], clip_scores(lambda w: predict_windows(model, w), features, val_idx),
-                              features.labels)
-                summary["validation"] = {"accuracy": val["accuracy"], "macro_f1": val["macro_f1"], "n": val["n"]}
+            if len(val_idx) or not cv:
+                # with nothing held out, the reports show the training clips, and say so
+                scored = val_idx if len(val_idx) else real_clips(features)
+                m = metrics(features.y[scored], clip_scores(lambda w: predict_windows(model, w), features, scored),
+                            features.labels)
+                if len(val_idx):
+                    summary["validation"] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"]}
                 if not cv:
-                    report.plot_confusion(val["confusion"], features.labels, out / "confusion.png",
-                                          f"{config.preset}: validation recordings")
-                    (out / "per_class.md").write_text(report.per_class_table(val))
-                    card_metrics = {"accuracy": f"{val['accuracy']:.3f}", "macro-F1": f"{val['macro_f1']:.3f}",
-                                    "clips": val["n"]}
+                    where = "validation recordings" if len(val_idx) else "training recordings, seen in training"
+                    report.plot_confusion(m["confusion"], features.labels, out / "confusion.png",
+                                          f"{config.preset}: {where}")
+                    (out / "per_class.md").write_text(report.per_class_table(m))
+                    card_metrics = {"accuracy": f"{m['accuracy']:.3f}", "macro-F1": f"{m['macro_f1']:.3f}",
+                                    "clips": m["n"]}
         summary["params"] = count_params(model)
     summary["seconds"] = round(time.monotonic() - started, 1)
     run_info = {"name": out.name, "preset": config.preset, "labels": features.labels,

@@ -112,14 +112,21 @@ def test_plateau_schedule_needs_a_validation_split(tmp_path):
     assert load_train_config(path).fit.val_fraction == 0.2
 
 
-def test_with_no_validation_split_every_clip_trains_the_whole_schedule(tone_data):
-    from soundsentry.train.fit import fit_model
+def test_with_no_validation_split_every_clip_trains_the_whole_schedule(tone_data, tmp_path):
+    from soundsentry.train.run import train
 
     config = fast_config(epochs=3)
     config = replace(config, fit=replace(config.fit, val_fraction=0.0))
-    features = extract(load_dataset(tone_data), config, progress=False)
+    features = extract(load_dataset(tone_data), config, cache_dir=tmp_path / "cache", progress=False)
     every = np.arange(len(features.clips))
     fit_idx, val_idx = val_split(features, every, 0.0, seed=0)
     assert fit_idx.tolist() == every.tolist() and len(val_idx) == 0
-    _, history = fit_model(features, fit_idx, val_idx, config, verbose=0)
-    assert len(history["loss"]) == 3 and not any(key.startswith("val_") for key in history)
+    out = tmp_path / "run"
+    train(tone_data, out, config=config, cache_dir=tmp_path / "cache", verbose=0)
+    info = json.loads((out / "run.json").read_text())
+    assert info["summary"]["epochs"] == 3 and "validation" not in info["summary"]
+    header = (out / "history.csv").read_text().splitlines()[0]
+    assert "loss" in header and "val_" not in header
+    for name in ("confusion.png", "per_class.md", "model_card.md"):
+        assert (out / name).is_file(), name
+    assert "no recordings were held out" in (out / "model_card.md").read_text()
