@@ -46,7 +46,10 @@ def main() -> None:
     root = args.out or tempfile.mkdtemp(prefix="soundsentry-cv-")
     os.makedirs(root, exist_ok=True)
     cache = os.path.join(root, "cache")
-    results = {p: run_preset(p, args.data, os.path.join(root, p), cache) for p in args.presets}
+    results = {}
+    for preset in args.presets:  # each result goes to stderr as it lands, so a cut-short run keeps them
+        results[preset] = run_preset(preset, args.data, os.path.join(root, preset), cache)
+        print(json.dumps({preset: results[preset]}), file=sys.stderr, flush=True)
     report = {"data": args.data, "cpus": os.cpu_count(), "results": results}
     if {"compact", "seed-multiscale", "baseline-mfcc-logreg"} <= set(results):
         c, s, b = (results[p] for p in ("compact", "seed-multiscale", "baseline-mfcc-logreg"))
