@@ -160,7 +160,7 @@ def extract(dataset: Dataset, config: TrainConfig, cache_dir: str | os.PathLike 
     features = FeatureSet(labels, clips, params, config.window.frames, config.window.hop_frames, skipped, rooms)
     if cache_path:
         cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_path.with_suffix(".tmp")
+        tmp = cache_path.with_suffix(f".{os.getpid()}.tmp")  # two runs extracting at once must not share it
         with open(tmp, "wb") as handle:
             pickle.dump(features, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, cache_path)
