@@ -78,7 +78,7 @@ def window_embeddings(embed: Embedder, features: FeatureSet, i: int) -> np.ndarr
     clip, p = features.clips[i], features.params
     wave = resample(clip.waves[0], p.sample_rate, RATE)
     hop = features.hop_frames * p.hop_length * RATE // p.sample_rate
-    span = ((features.window_frames - 1) * p.hop_length + p.n_fft) * RATE // p.sample_rate
+    span = p.span(features.window_frames) * RATE // p.sample_rate
     rows = []
     for k in np.flatnonzero(active_mask(clip.levels)):
         segment = np.zeros(SEGMENT, np.float32)

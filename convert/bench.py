@@ -53,7 +53,7 @@ def bench_frontend(classifier: Classifier, seconds: float = 60.0, pairs: int = 7
     p = b.frontend
     audio = test_audio(seconds, p.sample_rate)
     hop = b.hop_frames * p.hop_length
-    span = (b.window_frames - 1) * p.hop_length + p.n_fft
+    span = p.span(b.window_frames)
 
     def streaming():
         front, windower = StreamingFrontEnd(p), Windower(b.window_frames, b.hop_frames, p.n_mels)

@@ -79,9 +79,8 @@ class Bundle:
 
     @property
     def window_s(self) -> float:
-        """Audio one window spans: (frames - 1) hops plus one FFT frame."""
-        p = self.frontend
-        return ((self.window_frames - 1) * p.hop_length + p.n_fft) / p.sample_rate
+        """Audio one window spans, in seconds."""
+        return self.frontend.span(self.window_frames) / self.frontend.sample_rate
 
     def manifest(self) -> dict:
         return {

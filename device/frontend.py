@@ -64,6 +64,10 @@ class FrontEndParams:
             if not ok:
                 raise ValueError(f"front-end parameters: {message}")
 
+    def span(self, frames: int) -> int:
+        """Samples that `frames` consecutive frames cover: (frames - 1) hops plus one FFT frame."""
+        return (frames - 1) * self.hop_length + self.n_fft
+
     @property
     def floor_db(self) -> float:
         """The value a frame of digital silence has in every band (to float32 rounding, 1e-5 dB)."""
