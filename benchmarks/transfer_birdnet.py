@@ -36,6 +36,7 @@ from soundsentry.train.features import FeatureSet, extract, read_audio, resample
 from soundsentry.train.run import cv_splits
 
 RATE, SEGMENT, CLIP = 48000, 144000, 240000
+STARTS = (0, RATE, 2 * RATE)  # a 5-s clip as three 3-s segments: 0-3, 1-4, 2-5 s
 MODEL = "models/analyzer/BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite"
 EMBEDDING = "GLOBAL_AVG_POOL"
 
@@ -70,7 +71,7 @@ def clip_embedding(embed: Embedder, path: Path) -> np.ndarray:
     audio, rate = read_audio(path)
     y = resample(audio, rate, RATE)[:CLIP]
     y = np.pad(y, (0, CLIP - len(y)))
-    return np.mean([embed(y[s : s + SEGMENT]) for s in (0, RATE, 2 * RATE)], axis=0)[None]
+    return np.mean([embed(y[s : s + SEGMENT]) for s in STARTS], axis=0)[None]
 
 
 def window_embeddings(embed: Embedder, features: FeatureSet, i: int) -> np.ndarray:
@@ -119,7 +120,7 @@ def main() -> None:
     rows = [window_embeddings(embed, features, i) if args.windows else clip_embedding(embed, clip.path)
             for i, clip in enumerate(dataset.clips)]
     embed_s = time.monotonic() - started
-    invokes = sum(len(r) for r in rows) if args.windows else 3 * len(rows)
+    invokes = sum(len(r) for r in rows) if args.windows else len(STARTS) * len(rows)
     protocol, splits = cv_splits(features, 5, TrainConfig().fit.seed)
     folds = cv_accuracy(rows, features.y, splits, args.c)
     print(json.dumps({"protocol": protocol, "input": "active windows" if args.windows else "3-s segments",
