@@ -64,13 +64,13 @@ class EpochData(keras.utils.PyDataset):
 
 
 def fit_model(features: FeatureSet, fit_idx: np.ndarray, val_idx: np.ndarray, config: TrainConfig,
-              *, verbose: int | None = None) -> tuple[keras.Model, dict]:
+              *, verbose: int | None = None, data: EpochData | None = None) -> tuple[keras.Model, dict]:
     """Train one model on the clips `fit_idx`, stopping early on the clean windows of `val_idx`; with no
-    `val_idx`, through the whole schedule."""
+    `val_idx`, through the whole schedule. `data` replaces the default epochs (benchmarks teach with it)."""
     f = config.fit
     keras.utils.set_random_seed(f.seed)
     strategy = distribution(f.mixed_precision)
-    data = EpochData(features, fit_idx, config)
+    data = EpochData(features, fit_idx, config) if data is None else data
     clean_x, _ = features.windows_of(fit_idx)
     steps = len(data) * f.epochs
     with strategy.scope():
