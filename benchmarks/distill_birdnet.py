@@ -23,10 +23,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from transfer_birdnet import RATE, SEGMENT, Embedder, birdnet_model
+from transfer_birdnet import RATE, Embedder, birdnet_model, centred, fit_head
 
 from soundsentry.device.windows import active_mask, clip_features
 from soundsentry.train.cli import DEFAULT_CACHE
@@ -52,10 +49,7 @@ def teacher_pool(features: FeatureSet, n_clips: int, mixtures: int, seed: int) -
     embed, p = Embedder(birdnet_model()), features.params
 
     def embedding(window: np.ndarray) -> np.ndarray:
-        segment = np.zeros(SEGMENT, np.float32)  # centred in 3 s of silence, as transfer_birdnet --windows
-        up = resample(window, p.sample_rate, RATE)
-        segment[(SEGMENT - len(up)) // 2 :][: len(up)] = up
-        return embed(segment)
+        return embed(centred(resample(window, p.sample_rate, RATE)))  # as transfer_birdnet --windows
 
     rng, y = np.random.default_rng(seed), features.y
     active = [np.flatnonzero(active_mask(features.clips[i].levels)) for i in range(n_clips)]
@@ -81,9 +75,7 @@ def mixture_targets(pool: dict, features: FeatureSet, train_idx: np.ndarray, alp
     """The mixtures of two training clips and their targets from a teacher fit on the training windows."""
     y, n_classes = features.y, len(features.labels)
     train_idx = train_idx[train_idx < len(pool["windows"])]
-    teacher = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=5000))
-    teacher.fit(np.concatenate([pool["windows"][i] for i in train_idx]),
-                np.concatenate([[y[i]] * len(pool["windows"][i]) for i in train_idx]))
+    teacher = fit_head(pool["windows"], y, train_idx, c=0.1)
     parents = pool["parents"]
     keep = np.isin(parents[:, 0], train_idx) & np.isin(parents[:, 1], train_idx)
     targets = np.zeros((keep.sum(), n_classes), np.float32)

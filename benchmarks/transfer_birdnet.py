@@ -80,14 +80,21 @@ def window_embeddings(embed: Embedder, features: FeatureSet, i: int) -> np.ndarr
     wave = resample(clip.waves[0], p.sample_rate, RATE)
     hop = features.hop_frames * p.hop_length * RATE // p.sample_rate
     span = p.span(features.window_frames) * RATE // p.sample_rate
-    rows = []
-    for k in np.flatnonzero(active_mask(clip.levels)):
-        segment = np.zeros(SEGMENT, np.float32)
-        window = wave[k * hop : k * hop + span]
-        start = (SEGMENT - len(window)) // 2
-        segment[start : start + len(window)] = window
-        rows.append(embed(segment))
-    return np.stack(rows)
+    return np.stack([embed(centred(wave[k * hop : k * hop + span])) for k in np.flatnonzero(active_mask(clip.levels))])
+
+
+def centred(window: np.ndarray) -> np.ndarray:
+    """A window at 48 kHz, centred in one segment of silence."""
+    segment = np.zeros(SEGMENT, np.float32)
+    start = (SEGMENT - len(window)) // 2
+    segment[start : start + len(window)] = window
+    return segment
+
+
+def fit_head(rows: list[np.ndarray], y: np.ndarray, indices: np.ndarray, c: float):
+    """A standardized logistic regression on the rows of the given clips, each row labelled with its clip's class."""
+    head = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
+    return head.fit(np.concatenate([rows[i] for i in indices]), np.concatenate([[y[i]] * len(rows[i]) for i in indices]))
 
 
 def cv_accuracy(rows: list[np.ndarray], y: np.ndarray, splits, c: float) -> list[float]:
@@ -95,9 +102,7 @@ def cv_accuracy(rows: list[np.ndarray], y: np.ndarray, splits, c: float) -> list
     folds = []
     for train_idx, test_idx in splits:
         train_idx, test_idx = train_idx[train_idx < len(rows)], test_idx[test_idx < len(rows)]
-        head = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
-        labels = np.concatenate([[y[i]] * len(rows[i]) for i in train_idx])
-        head.fit(np.concatenate([rows[i] for i in train_idx]), labels)
+        head = fit_head(rows, y, train_idx, c)
         scores = np.stack([head.predict_proba(rows[i]).mean(axis=0) for i in test_idx])
         folds.append(float(np.mean(head.classes_[scores.argmax(axis=1)] == y[test_idx])))
     return folds
