@@ -163,6 +163,9 @@ class Resampler:
 class StreamingFrontEnd:
     """Turns audio blocks of any length into the log-mel frames they complete; no frame is made twice."""
 
+    rfft = staticmethod(np.fft.rfft)
+    """The real FFT of each row; benchmarks/fft_library.py times another library's in its place."""
+
     def __init__(self, params: FrontEndParams, input_rate: int | None = None) -> None:
         self.params = params
         self.input_rate = int(input_rate or params.sample_rate)
@@ -184,7 +187,7 @@ class StreamingFrontEnd:
             return Frames(np.zeros((0, p.n_mels), np.float32), np.zeros(0))
         step = buffer.itemsize  # a view of the n overlapping frames, built directly: the stride helpers cost more
         frames = np.ndarray((n, p.n_fft), buffer.dtype, buffer, 0, (p.hop_length * step, step))
-        spectrum = np.fft.rfft(frames * self._window, axis=1).view(np.float64)  # float64: faint bands keep precision
+        spectrum = self.rfft(frames * self._window, axis=1).view(np.float64)  # float64: faint bands keep precision
         np.square(spectrum, out=spectrum)  # re², im² interleaved; their sum is rounded to float32 once
         power = np.add(spectrum[:, 0::2], spectrum[:, 1::2], out=np.empty((n, p.n_fft // 2 + 1), np.float32))
         mel = power @ self._filters_t
