@@ -110,13 +110,19 @@ def mel_to_hz(mel: np.ndarray, scale: str) -> np.ndarray:
     return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
 
 
-def mel_filterbank(params: FrontEndParams) -> np.ndarray:
-    """Triangular mel filters, shape (n_mels, n_fft // 2 + 1), as librosa.filters.mel builds them."""
-    fft_freqs = np.fft.rfftfreq(params.n_fft, d=1.0 / params.sample_rate)
+def mel_edges_hz(params: FrontEndParams) -> np.ndarray:
+    """The n_mels + 2 edges of the mel bands in Hz, evenly spaced in mel: band i rises from edge i, peaks at
+    edge i + 1 (its centre) and falls to edge i + 2."""
     edges_mel = np.linspace(
         hz_to_mel(params.fmin, params.mel_scale), hz_to_mel(params.fmax, params.mel_scale), params.n_mels + 2
     )
-    edges = mel_to_hz(edges_mel, params.mel_scale)
+    return mel_to_hz(edges_mel, params.mel_scale)
+
+
+def mel_filterbank(params: FrontEndParams) -> np.ndarray:
+    """Triangular mel filters, shape (n_mels, n_fft // 2 + 1), as librosa.filters.mel builds them."""
+    fft_freqs = np.fft.rfftfreq(params.n_fft, d=1.0 / params.sample_rate)
+    edges = mel_edges_hz(params)
     widths = np.diff(edges)
     ramps = edges[:, None] - fft_freqs[None, :]
     lower = -ramps[:-2] / widths[:-1, None]

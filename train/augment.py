@@ -1,9 +1,11 @@
 """Augmentation: on the waveform (noise, shift, gain, background, stretch, pitch) and on features
-(mixup, SpecAugment masks). Pure functions of their inputs and a numpy Generator."""
+(mixup, SpecAugment masks, and the colouring of other microphones: random equalizers and band limits). Pure functions of their inputs and a numpy Generator."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from soundsentry.device.frontend import FrontEndParams, mel_edges_hz
 
 
 def power(y: np.ndarray) -> float:
@@ -92,3 +94,25 @@ def spec_augment(windows: np.ndarray, rng: np.random.Generator, *, time_masks: i
             start = int(rng.integers(0, max(n_bands - width, 0) + 1))
             w[:, start : start + width] = fill
     return out
+
+
+def equalize(windows: np.ndarray, rng: np.random.Generator, *, max_db: float, knots: int, floor_db: float) -> np.ndarray:
+    """A random equalizer per window, as another microphone or room would colour the sound: a gain curve over
+    the mel bands, linear between `knots` points spread over them with gains in +-max_db, added to the dB.
+    Bands never fall below `floor_db`, so digital silence stays silence."""
+    n_bands = windows.shape[2]
+    positions = np.linspace(0, n_bands - 1, knots)
+    gains = rng.uniform(-max_db, max_db, size=(len(windows), knots))
+    curves = np.stack([np.interp(np.arange(n_bands), positions, g) for g in gains]).astype(np.float32)
+    return np.maximum(windows + curves[:, None, :], np.float32(floor_db))
+
+
+def rolloff(windows: np.ndarray, rng: np.random.Generator, *, params: FrontEndParams, low_hz: tuple[float, float],
+            high_hz: tuple[float, float]) -> np.ndarray:
+    """A random band limit per window, as a small or cheap microphone has: second-order high- and low-pass
+    slopes with corners drawn from `low_hz` and `high_hz`, taken in dB at each mel band's centre."""
+    centres = mel_edges_hz(params)[1:-1]
+    low = rng.uniform(*low_hz, size=(len(windows), 1))
+    high = rng.uniform(*high_hz, size=(len(windows), 1))
+    db = -10 * np.log10(1 + (low / centres) ** 4) - 10 * np.log10(1 + (centres / high) ** 4)
+    return np.maximum(windows + db[:, None, :].astype(np.float32), np.float32(params.floor_db))

@@ -249,4 +249,8 @@ def sample_epoch(features: FeatureSet, indices, config: TrainConfig,
     if a.time_masks or a.freq_masks:
         x = augment.spec_augment(x, rng, time_masks=a.time_masks, time_width=a.time_mask_frames,
                                  freq_masks=a.freq_masks, freq_width=a.freq_mask_bands)
+    if a.equalize_db:
+        x = augment.equalize(x, rng, max_db=a.equalize_db, knots=a.equalize_knots, floor_db=params.floor_db)
+    if a.rolloff:
+        x = augment.rolloff(x, rng, params=params, low_hz=a.rolloff_low_hz, high_hz=a.rolloff_high_hz)
     return x, np.array(ys)

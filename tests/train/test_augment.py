@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 import synth
 from conftest import fast_config
+from soundsentry.device.frontend import FrontEndParams, mel_edges_hz
 from soundsentry.train import augment
 from soundsentry.train.datasets import load_dataset
 from soundsentry.train.features import extract, sample_epoch
@@ -62,6 +65,31 @@ def test_spec_augment_masks_with_the_mean():
     assert out.shape == w.shape and (out != w).any() and np.array_equal(w, w.copy())
 
 
+def test_equalize_is_one_bounded_curve_per_window_and_keeps_silence():
+    w = RNG.normal(-40, 5, size=(4, 64, 32)).astype(np.float32)
+    w[0, :, :4] = -100.0  # digital silence in a few bands
+    out = augment.equalize(w, np.random.default_rng(7), max_db=6.0, knots=5, floor_db=-100.0)
+    gain = out[1:] - w[1:]
+    assert out.shape == w.shape and out.dtype == np.float32
+    assert np.allclose(gain, gain[:, :1, :], atol=1e-4)  # the same curve in every frame of a window
+    assert np.abs(gain).max() <= 6.0 + 1e-4 and np.abs(gain).max() > 1.0
+    assert not np.allclose(gain[0, 0], gain[1, 0])  # a curve of its own per window
+    assert out[0, :, :4].min() >= -100.0
+
+
+def test_rolloff_cuts_the_edges_and_spares_the_middle():
+    params = FrontEndParams()
+    centres = mel_edges_hz(params)[1:-1]
+    assert np.allclose(centres[[0, -1]], [96, 7632], atol=1)  # 64 slaney bands from 50 Hz to 8 kHz
+    w = np.full((2, 8, params.n_mels), -30.0, np.float32)
+    out = augment.rolloff(w, np.random.default_rng(8), params=params, low_hz=(300, 300), high_hz=(4000, 4000))
+    gain = out[0, 0] - w[0, 0]
+    assert np.allclose(out[0], out[1]) and np.allclose(out[0], out[0, :1])  # the corners given, every frame
+    assert np.isclose(np.interp(300, centres, gain), -3.0, atol=0.3)  # 3 dB down at each corner
+    assert np.isclose(np.interp(4000, centres, gain), -3.0, atol=0.3)
+    assert gain[0] < -15 and gain[-1] < -10 and abs(gain[np.argmin(np.abs(centres - 1100))]) < 0.2
+
+
 def test_mix_background_at_snr():
     y = synth.tone(440, 1.0)
     room = synth.noise_burst(3.0, seed=4)
@@ -83,3 +111,15 @@ def test_epoch_keeps_labels_and_shapes(tone_data):
     k = config.fit.windows_per_clip
     assert x.shape == (len(indices) * k, 64, 64)
     assert y.tolist() == np.repeat(features.y, k).tolist()
+
+
+def test_epoch_applies_the_microphone_augmentations(tone_data):
+    config = fast_config()
+    features = extract(load_dataset(tone_data), config, progress=False)
+    indices = np.arange(len(features.clips))
+    plain, _ = sample_epoch(features, indices, config, np.random.default_rng(7))
+    mic = replace(config.augment, equalize_db=6.0, rolloff=True, rolloff_low_hz=(400.0, 400.0))
+    coloured, _ = sample_epoch(features, indices, replace(config, augment=mic), np.random.default_rng(7))
+    change = np.median(coloured - plain, axis=1)  # the same waves and masks: only the per-window curves differ
+    assert np.median(change[:, 0]) < -10  # the lowest band (96 Hz) lies well under a 400 Hz corner
+    assert change[:, 32].std() > 1.0  # and each window has an equalizer of its own
