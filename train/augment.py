@@ -1,5 +1,6 @@
-"""Augmentation: on the waveform (noise, shift, gain, background, stretch, pitch) and on features
-(mixup, SpecAugment masks, and the colouring of other microphones: random equalizers and band limits). Pure functions of their inputs and a numpy Generator."""
+"""Augmentation: on the waveform (noise, shift, gain, background, stretch, pitch) and on features (mixup,
+SpecAugment masks, and other microphones' colouring: random equalizers and band limits). Pure functions of
+their inputs and a numpy Generator."""
 
 from __future__ import annotations
 
