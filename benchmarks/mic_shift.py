@@ -14,16 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 
 import numpy as np
 from scipy import signal
 
-from soundsentry.device.windows import clip_features, combine_scores
 from soundsentry.train.cli import DEFAULT_CACHE
 from soundsentry.train.config import load_train_config
 from soundsentry.train.datasets import load_dataset
-from soundsentry.train.evaluate import metrics
-from soundsentry.train.features import FeatureSet, extract
+from soundsentry.train.evaluate import clip_scores, metrics
+from soundsentry.train.features import FeatureSet, clean_windows, extract
 from soundsentry.train.fit import predict_windows
 from soundsentry.train.run import cv_splits, fit_and_score, real_clips
 
@@ -45,16 +45,14 @@ def microphones(rate: int) -> dict:
     }
 
 
-def scores_through(mic, predict, features: FeatureSet, indices) -> np.ndarray:
-    """Clip scores with each clip's audio through `mic`, windowed and combined the way `evaluate` does."""
-    p = features.params
-    out = []
+def heard_through(mic, features: FeatureSet, indices) -> FeatureSet:
+    """The features with the clips at `indices` windowed again from their audio played through `mic`."""
+    clips = list(features.clips)
     for i in indices:
-        windows = clip_features(mic(features.clips[i].waves[0]), p.sample_rate, p, features.window_frames,
-                                features.hop_frames)
-        scores = predict(np.stack([w.mel for w in windows]))
-        out.append(combine_scores(scores, np.array([w.level for w in windows])))
-    return np.stack(out)
+        windows, levels = clean_windows(mic(clips[i].waves[0]), features.params, features.window_frames,
+                                        features.hop_frames)
+        clips[i] = replace(clips[i], windows=windows, levels=levels)
+    return replace(features, clips=clips)
 
 
 def main() -> None:
@@ -78,7 +76,8 @@ def main() -> None:
         test_idx, y = test_idx[scored], features.y[test_idx[scored]]
         accuracy = {"clean": metrics(y, clean[scored], features.labels)["accuracy"]}
         for name, mic in mics.items():
-            scores = scores_through(mic, lambda w: predict_windows(model, w), features, test_idx)
+            scores = clip_scores(lambda w: predict_windows(model, w), heard_through(mic, features, test_idx),
+                                 test_idx)
             accuracy[name] = metrics(y, scores, features.labels)["accuracy"]
         results.append({"fold": fold, **{k: round(v, 3) for k, v in accuracy.items()},
                         "seconds": round(time.monotonic() - started)})

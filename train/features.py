@@ -144,11 +144,11 @@ def extract(dataset: Dataset, config: TrainConfig, cache_dir: str | os.PathLike 
             skipped.append(str(exc))
             continue
         wave = resample(audio, rate, params.sample_rate)
-        windows = clip_features(wave, params.sample_rate, params, config.window.frames, config.window.hop_frames)
+        windows, levels = clean_windows(wave, params, config.window.frames, config.window.hop_frames)
         clips.append(ClipFeatures(
             label=index[clip.label], fold=clip.fold, group=clip.group,
             waves=[wave, *make_variants(wave, params.sample_rate, config.augment, rng)],
-            windows=np.stack([w.mel for w in windows]), levels=np.array([w.level for w in windows], np.float32),
+            windows=windows, levels=levels,
         ))
     if not clips:
         raise SoundsentryError(f"{dataset.root}: no readable clips ({len(skipped)} skipped)")
@@ -167,6 +167,12 @@ def extract(dataset: Dataset, config: TrainConfig, cache_dir: str | os.PathLike 
     return features
 
 
+def clean_windows(wave: np.ndarray, params: FrontEndParams, frames: int, hop_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """A clip's model windows as the device makes them, (n, frames, n_mels), and each one's level in dBFS."""
+    windows = clip_features(wave, params.sample_rate, params, frames, hop_frames)
+    return np.stack([w.mel for w in windows]), np.array([w.level for w in windows], np.float32)
+
+
 def background_clips(clips: list[ClipFeatures], label: int, config: TrainConfig, rooms: list[np.ndarray],
                      rng: np.random.Generator) -> list[ClipFeatures]:
     """As many quiet-room clips as the largest class has: coloured noise at a random low level, and
@@ -183,10 +189,9 @@ def background_clips(clips: list[ClipFeatures], label: int, config: TrainConfig,
             room = rooms[i // 2 % len(rooms)]
             start = int(rng.integers(0, max(1, len(room) - n)))
             wave = room[start : start + n].astype(np.float32)
-        windows = clip_features(wave, params.sample_rate, params, window.frames, window.hop_frames)
+        windows, levels = clean_windows(wave, params, window.frames, window.hop_frames)
         out.append(ClipFeatures(label=label, fold=folds[i % len(folds)], group=f"{BACKGROUND}-{i}", waves=[wave],
-                                windows=np.stack([w.mel for w in windows]),
-                                levels=np.array([w.level for w in windows], np.float32)))
+                                windows=windows, levels=levels))
     return out
 
 
