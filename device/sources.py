@@ -23,7 +23,10 @@ from .errors import SoundsentryError
 
 log = logging.getLogger("soundsentry.capture")
 DEMO_SCENE = "demo.flac"
-STALL_S = 2.0
+# A stream silent this long after its last block is taken as lost. PulseAudio's ALSA plugin can deliver in
+# bursts 2 s apart, and takes up to about 2 s to deliver a new stream's first block, so both leave a margin.
+STALL_S = 5.0
+START_S = 10.0
 
 
 class BlockBuffer:
@@ -226,7 +229,7 @@ class MicSource(Source):
         self.description = f"mic:{self.device['name']}"
         self.rate = config.rate or self.device["default_rate"]
         self.reconnects = 0
-        self._last_audio = time.monotonic()
+        self._last_audio = 0.0
 
     def _callback(self, data, frames, time_info, status):
         block = np.frombuffer(data, dtype=np.float32)
@@ -263,7 +266,7 @@ class MicSource(Source):
     def capture(self) -> None:
         delay = 0.5
         first = True
-        self._last_audio = time.monotonic()
+        lost_at = time.monotonic()
         while not self._stop.is_set():
             try:
                 pa, stream = self._open()
@@ -275,16 +278,18 @@ class MicSource(Source):
                     return
                 delay = min(delay * 2, self.config.retry_max_s)
                 continue
+            started = time.monotonic()  # its first block is at least block_s away, so the gap goes in before it
             if not first:
                 self.reconnects += 1
-                self.buffer.add_gap(int((time.monotonic() - self._last_audio) * self.rate))
+                self.buffer.add_gap(int((started - lost_at) * self.rate))
                 log.info("microphone %s is back", self.device["name"])
             first, delay = False, 0.5
-            self._last_audio = time.monotonic()
             log.info("capturing from %s at %d Hz", self.device["name"], self.rate)
             try:
                 while not self._stop.wait(0.2):
-                    if not stream.is_active() or time.monotonic() - self._last_audio > STALL_S:
+                    heard = self._last_audio > started
+                    silent_for = time.monotonic() - (self._last_audio if heard else started)
+                    if not stream.is_active() or silent_for > (STALL_S if heard else START_S):
                         log.warning("microphone %s stopped delivering audio; reopening", self.device["name"])
                         break
             finally:
@@ -292,6 +297,7 @@ class MicSource(Source):
                     stream.stop_stream()
                     stream.close()
                 pa.terminate()
+                lost_at = max(self._last_audio, started)
 
 
 def demo_scene_path() -> Path:

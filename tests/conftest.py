@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -65,7 +66,8 @@ def tone_bundle(tone_run, tone_data, tmp_path_factory) -> Path:
 
 
 class VirtualMic:
-    """A PulseAudio null sink: what is played into it, PyAudio records from its monitor like a mic."""
+    """A null sink on the tests' own PulseAudio server: PyAudio records from its monitor like a mic, and as the
+    server has no other device, unloading the sink takes the only input away, as unplugging a USB mic does."""
 
     SINK = "soundsentry_test_mic"
 
@@ -99,20 +101,31 @@ def pactl(*args: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pulse_mic():
-    """PulseAudio started for the tests (if not already running) with a null sink as the microphone."""
+def pulse_mic(tmp_path_factory):
+    """A PulseAudio server of the tests' own (no default modules, a private socket that PULSE_SERVER names for
+    every client, the daemons under test included) with a null sink as the microphone."""
     for tool in ("pulseaudio", "pactl", "paplay"):
         assert shutil.which(tool), f"{tool} is missing: apt-get install pulseaudio pulseaudio-utils"
-    started = subprocess.run(["pulseaudio", "--check"]).returncode != 0
-    if started:
-        subprocess.run(["pulseaudio", "-D", "--exit-idle-time=-1", "--log-target=stderr"], check=True, timeout=30,
-                       capture_output=True)
-    mic = VirtualMic()
-    mic.plug()
-    yield mic
-    mic.unplug()
-    if started:
-        subprocess.run(["pulseaudio", "--kill"], timeout=30)
+    runtime = tmp_path_factory.mktemp("pulse")
+    socket = runtime / "native"
+    with open(runtime / "server.log", "w") as log, pytest.MonkeyPatch.context() as env:
+        env.setenv("PULSE_RUNTIME_PATH", str(runtime))
+        env.setenv("PULSE_SERVER", f"unix:{socket}")
+        server = subprocess.Popen(["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
+                                   f"--load=module-native-protocol-unix socket={socket} auth-anonymous=1"],
+                                  stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 20
+            while subprocess.run(["pactl", "info"], capture_output=True, timeout=20).returncode != 0:
+                assert server.poll() is None and time.monotonic() < deadline, \
+                    f"PulseAudio did not start: {(runtime / 'server.log').read_text()[-2000:]}"
+                time.sleep(0.1)
+            mic = VirtualMic()
+            mic.plug()
+            yield mic
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 @pytest.fixture

@@ -135,13 +135,15 @@ def test_print_config_round_trips(tmp_path):
     assert again.stdout == result.stdout
 
 
-def wait_for(path_or_proc, text: str, timeout: float = 30.0) -> None:
+def wait_for(path: Path, text: str, timeout: float = 30.0, since: int = 0) -> int:
+    """Waits for `text` to be logged at or after offset `since`; returns the offset just past it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if text in Path(path_or_proc).read_text():
-            return
+        found = path.read_text().find(text, since)
+        if found >= 0:
+            return found + len(text)
         time.sleep(0.05)
-    raise AssertionError(f"{text!r} not seen within {timeout} s: {Path(path_or_proc).read_text()[-2000:]}")
+    raise AssertionError(f"{text!r} not seen within {timeout} s: {path.read_text()[since:][-3000:]}")
 
 
 def test_sigterm_flushes_open_events_and_sighup_reloads(tone_bundle, tmp_path):
@@ -195,11 +197,14 @@ def test_microphone_that_disappears_is_picked_up_again(pulse_mic, tone_bundle, t
         proc = subprocess.Popen([sys.executable, "-m", "soundsentry.device.cli", "run", "--source", "mic:pulse",
                                  "--model", str(tone_bundle)], stdout=subprocess.PIPE, stderr=err, text=True)
         try:
-            wait_for(log, "first window classified")
+            seen = wait_for(log, "first window classified")
+            assert "stopped delivering" not in log.read_text(), log.read_text()  # a slow first block is no loss
             pulse_mic.unplug()
-            wait_for(log, "stopped delivering audio", timeout=20)
+            seen = wait_for(log, "stopped delivering audio", timeout=20, since=seen)
+            seen = wait_for(log, "microphone unavailable", timeout=20, since=seen)  # gone, not just quiet
             pulse_mic.plug()
-            wait_for(log, "is back", timeout=60)
+            seen = wait_for(log, "is back", timeout=60, since=seen)
+            wait_for(log, "of audio lost", timeout=20, since=seen)
             time.sleep(1.0)
             with pulse_mic.playing(scene):
                 time.sleep(5.5)
