@@ -43,12 +43,11 @@ class AugmentConfig:
     time_mask_frames: int = option(8, min=0, max=256)
     freq_masks: int = option(0, min=0, max=10, help="SpecAugment frequency masks per window")
     freq_mask_bands: int = option(8, min=0, max=256)
-    equalize_db: float = option(0.0, min=0.0, max=40.0, help="random equalizer per window, gains up to this many "
+    equalize_db: float = option(6.0, min=0.0, max=40.0, help="random equalizer per window, gains up to this many "
                                 "dB either way over the mel bands, as another microphone or room colours "
-                                "sound (0: off; 6 makes models hold up better on other microphones, "
-                                "BENCHMARKS.md)")
+                                "sound (0: off; with rolloff, 6 holds up on other microphones, BENCHMARKS.md)")
     equalize_knots: int = option(5, min=2, max=64, help="points of the equalizer's curve, spread over the bands")
-    rolloff: bool = option(False, help="random band limit per window, as a small or cheap microphone has: "
+    rolloff: bool = option(True, help="random band limit per window, as a small or cheap microphone has: "
                            "high- and low-pass slopes with random corners (BENCHMARKS.md)")
     rolloff_low_hz: tuple[float, float] = option((20.0, 400.0), min=0, max=24000)
     rolloff_high_hz: tuple[float, float] = option((3000.0, 12000.0), min=1, max=48000)
