@@ -1,7 +1,7 @@
 """Onset latency against false starts for event rules, on a long scene made from a data set's clips.
 
     python benchmarks/event_rule_bench.py --data ../shared/data/esc50-subset [--model BUNDLE] [--sounds N]
-        [--write-scene scene.flac]
+        [--write-scene scene.flac] [--mic no_bass|dull|telephone|resonance]
 
 Every clip of the data set is cut to its loudest 3 s, set to a random peak level and placed in quiet pink
 noise with gaps of random length (so each sound falls on the window grid at a random phase). The scene is
@@ -9,7 +9,8 @@ scored once by the device pipeline; each rule then runs its own EventDetector ov
 the rules differ in nothing else. A start is a hit when its label is the sound's and it comes while the
 sound plays (or within a window after); a start of another label then is a confusion, and a start with no
 sound in its window a false start in quiet. Latency is from the sound's onset to the end of the window
-that emitted the start. Prints one JSON object.
+that emitted the start. With --mic, the whole scene is heard through one of mic_shift.py's stand-in
+microphones. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from soundsentry.device.events import EventDetector, EventsConfig, StreamClock
 from soundsentry.device.pipeline import Pipeline
 from soundsentry.train.datasets import load_dataset
 from soundsentry.train.demo import RATE, clip_sound, mix_scene, write_scene
+
+from mic_shift import microphones
 
 RULES = {
     "n2-of-3 on 0.5 (the default until session 4)": {"n": 2, "m": 3, "on": 0.5},
@@ -98,14 +101,17 @@ def main() -> None:
     parser.add_argument("--sounds", type=int, help="use only this many clips (default: all)")
     parser.add_argument("--write-scene", type=Path, metavar="FLAC",
                         help="also write the scene there, its truth beside it as .json (for daemon_bench.py --scene)")
+    parser.add_argument("--mic", choices=sorted(microphones(RATE)), help="hear the scene through this filter")
     args = parser.parse_args()
     bundle = read_bundle(args.model or default_bundle_path())
     scene, truth = build_scene(args.data, args.seed, args.sounds)
+    if args.mic:
+        scene = microphones(RATE)[args.mic](scene)
     if args.write_scene:
         write_scene(args.write_scene, scene, truth)
     started = time.monotonic()
     scored = score(bundle, scene)
-    report = {"model": f"{bundle.name} {bundle.version}", "scene_s": round(len(scene) / RATE, 1),
+    report = {"model": f"{bundle.name} {bundle.version}", "mic": args.mic or "clean", "scene_s": round(len(scene) / RATE, 1),
               "sounds": len(truth), "scoring_s": round(time.monotonic() - started, 2),
               "goal_latency_s": round(bundle.window_s + bundle.hop_s + 0.1, 3),
               "rules": {name: judge(bundle, scored, truth, rule) for name, rule in RULES.items()}}
