@@ -111,8 +111,8 @@ def main() -> None:
         write_scene(args.write_scene, scene, truth)
     started = time.monotonic()
     scored = score(bundle, scene)
-    report = {"model": f"{bundle.name} {bundle.version}", "mic": args.mic or "clean", "scene_s": round(len(scene) / RATE, 1),
-              "sounds": len(truth), "scoring_s": round(time.monotonic() - started, 2),
+    report = {"model": f"{bundle.name} {bundle.version}", "mic": args.mic or "clean",
+              "scene_s": round(len(scene) / RATE, 1), "sounds": len(truth), "scoring_s": round(time.monotonic() - started, 2),
               "goal_latency_s": round(bundle.window_s + bundle.hop_s + 0.1, 3),
               "rules": {name: judge(bundle, scored, truth, rule) for name, rule in RULES.items()}}
     print(json.dumps(report, indent=2))
