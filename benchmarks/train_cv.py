@@ -1,6 +1,10 @@
 """Grouped 5-fold CV of the three presets on one data set, in one run, for BENCHMARKS.md.
 
     python benchmarks/train_cv.py --data ../shared/data/esc50-subset [--presets compact seed-multiscale ...]
+                                  [--config FILE]
+
+`--config` is a training config (TOML) every preset runs with, e.g. `[fit] seed = 1` to repeat the run with
+other folds, stretch/pitch variants and initial weights.
 
 Each preset runs as its own `soundsentry train --cv --cv-only` process; wall time and peak RSS come from
 wait4 on that process. Prints one JSON object with accuracy mean/std per preset and the goal checks.
@@ -19,9 +23,9 @@ import time
 PRESETS = ("compact", "seed-multiscale", "baseline-mfcc-logreg")
 
 
-def run_preset(preset: str, data: str, out: str, cache: str) -> dict:
+def run_preset(preset: str, data: str, out: str, cache: str, config: str | None) -> dict:
     cmd = [sys.executable, "-m", "soundsentry.device.cli", "train", "--data", data, "--preset", preset, "--cv",
-           "--cv-only", "--out", out, "--cache-dir", cache, "--json"]
+           "--cv-only", "--out", out, "--cache-dir", cache, "--json", *(["--config", config] if config else [])]
     started = time.monotonic()
     with open(os.path.join(out + ".log"), "w") as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
@@ -41,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
+    parser.add_argument("--config", help="training config (TOML) for every preset, e.g. another fit.seed")
     parser.add_argument("--out", help="keep the run directories here (default: a temporary folder)")
     args = parser.parse_args()
     root = args.out or tempfile.mkdtemp(prefix="soundsentry-cv-")
@@ -48,9 +53,9 @@ def main() -> None:
     cache = os.path.join(root, "cache")
     results = {}
     for preset in args.presets:  # each result goes to stderr as it lands, so a cut-short run keeps them
-        results[preset] = run_preset(preset, args.data, os.path.join(root, preset), cache)
+        results[preset] = run_preset(preset, args.data, os.path.join(root, preset), cache, args.config)
         print(json.dumps({preset: results[preset]}), file=sys.stderr, flush=True)
-    report = {"data": args.data, "cpus": os.cpu_count(), "results": results}
+    report = {"data": args.data, "config": args.config, "cpus": os.cpu_count(), "results": results}
     if {"compact", "seed-multiscale", "baseline-mfcc-logreg"} <= set(results):
         c, s, b = (results[p] for p in ("compact", "seed-multiscale", "baseline-mfcc-logreg"))
         report["goals"] = {
