@@ -42,7 +42,7 @@ def fast_config(**fit):
     # a high tone from the part of a chirp that passes through it
     return replace(config, augment=replace(config.augment, variants=0, mixup=False, time_masks=2, freq_masks=2),
                    fit=replace(config.fit, epochs=fit.get("epochs", 25), patience=100, batch_size=16,
-                               windows_per_clip=6, learning_rate=5e-3, val_fraction=0.25))
+                               windows_per_clip=6, learning_rate=5e-3, val_fraction=fit.get("val_fraction", 0.25)))
 
 
 @pytest.fixture(scope="session")
@@ -56,12 +56,19 @@ def tone_run(tone_data, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tone_bundle(tone_run, tone_data, tmp_path_factory) -> Path:
-    """The tone model converted to a full-int8 bundle."""
-    from soundsentry.convert.convert import convert_model
+def tone_bundle(tone_data, tmp_path_factory) -> Path:
+    """A tone model trained as the shipped default is, nothing held out, converted to a full-int8 bundle.
 
+    The device tests' scenes play tones over faint noise. Trained on three quarters of the clips, the toy
+    model called that noise low_tone at up to 0.46 on one machine (over events.off, so events ran long);
+    trained on all of them, 0.06."""
+    from soundsentry.convert.convert import convert_model
+    from soundsentry.train.run import train
+
+    run = tmp_path_factory.mktemp("run") / "tones-all"
+    train(tone_data, run, config=fast_config(val_fraction=0.0), cache_dir=tmp_path_factory.mktemp("cache"), verbose=0)
     out = tmp_path_factory.mktemp("bundle") / "tones.ssb"
-    convert_model(tone_run / "model.keras", tone_data, out, name="tones", version="test", min_agreement=0.0)
+    convert_model(run / "model.keras", tone_data, out, name="tones", version="test", min_agreement=0.0)
     return out
 
 
