@@ -24,6 +24,7 @@ class CompactSpec:
     depthwise-separable blocks, and a branch of per-band time statistics beside them."""
 
     stem: int = option(16, min=1, max=512, help="channels of the stem convolution")
+    stem_strides: tuple[int, ...] = option((2, 2), min=1, max=4, help="stride of the stem along time and bands")
     widths: tuple[int, ...] = option((32, 32, 64, 64, 96, 96), min=1, max=1024,
                                      help="channels of each depthwise-separable block")
     strides: tuple[int, ...] = option((2, 1, 2, 1, 2, 1), min=1, max=4, help="stride of each block")
@@ -33,6 +34,8 @@ class CompactSpec:
                                      "better in float, but its int8 conversion agrees on 96.6 % only (BENCHMARKS.md)")
 
     def __post_init__(self) -> None:
+        if len(self.stem_strides) != 2:
+            raise ValueError(f"model.stem_strides needs 2 values (time, bands), not {len(self.stem_strides)}")
         if len(self.widths) != len(self.strides):
             raise ValueError(f"model.widths has {len(self.widths)} blocks but model.strides {len(self.strides)}")
 
@@ -128,7 +131,7 @@ def build_compact(input_shape: tuple[int, int], n_classes: int, windows: np.ndar
     """Depthwise-separable CNN with batch norm and global average pooling, beside a branch of time
     statistics per band (see CompactSpec.stats); runs in full int8."""
     inputs, bands = normalized_input(input_shape, windows)
-    x = conv_bn_relu(bands, spec.stem, 3, strides=2, name="stem_")
+    x = conv_bn_relu(bands, spec.stem, 3, strides=spec.stem_strides, name="stem_")
     for i, (filters, stride) in enumerate(zip(spec.widths, spec.strides)):
         x = separable_block(x, filters, stride, name=f"b{i}_")
     x = layers.GlobalAveragePooling2D(name="gap")(x)

@@ -88,6 +88,11 @@ def test_model_table_is_validated(tmp_path):
     path.write_text("[model]\nstem = 0\n")
     with pytest.raises(UsageError, match=r"^model\.stem"):
         load_train_config(path)
+    path.write_text("[model]\nstem_strides = [2]\n")
+    with pytest.raises(UsageError, match=r"^model: .*stem_strides needs 2 values"):
+        load_train_config(path)
+    path.write_text("[model]\nstem_strides = [2, 1]\n")
+    assert load_train_config(path).model.stem_strides == (2, 1)
 
 
 def test_plateau_schedule_needs_a_validation_split(tmp_path):
