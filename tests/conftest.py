@@ -41,8 +41,8 @@ def fast_config(**fit):
     # the masks stay on for the tone model whatever the defaults: with six clips a class it needs them to tell
     # a high tone from the part of a chirp that passes through it
     return replace(config, augment=replace(config.augment, variants=0, mixup=False, time_masks=2, freq_masks=2),
-                   fit=replace(config.fit, epochs=fit.get("epochs", 25), patience=100, batch_size=16,
-                               windows_per_clip=6, learning_rate=5e-3, val_fraction=fit.get("val_fraction", 0.25)))
+                   fit=replace(config.fit, **{"epochs": 25, "patience": 100, "batch_size": 16, "windows_per_clip": 6,
+                                              "learning_rate": 5e-3, "val_fraction": 0.25, **fit}))
 
 
 @pytest.fixture(scope="session")
