@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from .augment import mixup
-from .config import TrainConfig
+from .config import FitConfig, TrainConfig
 from .features import FeatureSet, sample_epoch
 from .model import build_model
 
@@ -31,6 +31,13 @@ def distribution(mixed_precision: bool) -> tf.distribute.Strategy:
         else:
             log.warning("mixed_precision asked for but no GPU: training in float32")
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def make_optimizer(f: FitConfig, learning_rate) -> keras.optimizers.Optimizer:
+    """Adam (AMSGrad on request) with decoupled weight decay on the kernels; batch norm and biases keep theirs."""
+    optimizer = keras.optimizers.Adam(learning_rate, amsgrad=f.amsgrad, weight_decay=f.weight_decay or None)
+    optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    return optimizer
 
 
 class EpochData(keras.utils.PyDataset):
@@ -78,7 +85,7 @@ def fit_model(features: FeatureSet, fit_idx: np.ndarray, val_idx: np.ndarray, co
                             config.model)
         lr = keras.optimizers.schedules.CosineDecay(f.learning_rate, steps, alpha=0.02) if f.schedule == "cosine" \
             else f.learning_rate
-        model.compile(optimizer=keras.optimizers.Adam(lr, amsgrad=f.amsgrad),
+        model.compile(optimizer=make_optimizer(f, lr),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=f.label_smoothing),
                       metrics=["accuracy"])
     val, callbacks = None, []
