@@ -60,8 +60,8 @@ class FitConfig:
     learning_rate: float = option(3e-3, min=1e-6, max=1.0)
     amsgrad: bool = option(True, help="Adam with the AMSGrad variant")
     weight_decay: float = option(0.0, min=0.0, max=1.0, help="decoupled weight decay (as AdamW), times the "
-                                 "learning rate each step, on kernels only (not batch norm or biases); 0: off (0.05 moved "
-                                 "CV accuracy by +2.4 and -2.0 points on two seeds: BENCHMARKS.md)")
+                                 "learning rate each step, on kernels only (not batch norm or biases); 0: off "
+                                 "(0.05 moved CV accuracy by +2.4 and -2.0 points on two seeds: BENCHMARKS.md)")
     schedule: str = option("cosine", choices=("cosine", "plateau", "constant"))
     patience: int = option(20, min=1, max=1000, help="epochs without val_accuracy improvement before stopping")
     val_fraction: float = option(0.0, min=0.0, max=0.5, help="recordings held out for early stopping and "
