@@ -71,9 +71,11 @@ class EpochData(keras.utils.PyDataset):
 
 
 def fit_model(features: FeatureSet, fit_idx: np.ndarray, val_idx: np.ndarray, config: TrainConfig,
-              *, verbose: int | None = None, data: EpochData | None = None) -> tuple[keras.Model, dict]:
+              *, verbose: int | None = None, data: EpochData | None = None,
+              model: keras.Model | None = None) -> tuple[keras.Model, dict]:
     """Train one model on the clips `fit_idx`, stopping early on the clean windows of `val_idx`; with no
-    `val_idx`, through the whole schedule. `data` replaces the default epochs (benchmarks teach with it)."""
+    `val_idx`, through the whole schedule. `data` replaces the default epochs and `model` the freshly built
+    one (benchmarks teach and pretrain with them)."""
     f = config.fit
     keras.utils.set_random_seed(f.seed)
     strategy = distribution(f.mixed_precision)
@@ -81,8 +83,9 @@ def fit_model(features: FeatureSet, fit_idx: np.ndarray, val_idx: np.ndarray, co
     clean_x, _ = features.windows_of(fit_idx)
     steps = len(data) * f.epochs
     with strategy.scope():
-        model = build_model(config.preset, (features.window_frames, features.params.n_mels), len(features.labels), clean_x,
-                            config.model)
+        if model is None:
+            model = build_model(config.preset, (features.window_frames, features.params.n_mels),
+                                len(features.labels), clean_x, config.model)
         lr = keras.optimizers.schedules.CosineDecay(f.learning_rate, steps, alpha=0.02) if f.schedule == "cosine" \
             else f.learning_rate
         model.compile(optimizer=make_optimizer(f, lr),

