@@ -37,11 +37,17 @@ from soundsentry.train.run import cv_splits, real_clips
 GAIN_DB = (-12.0, 6.0)  # the second window's level against the first's
 
 
-def window_audio(features: FeatureSet, i: int, k: int) -> np.ndarray:
-    """The model-rate samples behind window k of clip i."""
+def window_audio(features: FeatureSet, wave: np.ndarray, k: int) -> np.ndarray:
+    """The samples behind window k of a waveform at the model rate."""
     p = features.params
     span, start = p.span(features.window_frames), k * features.hop_frames * p.hop_length
-    return np.pad(features.clips[i].waves[0][start : start + span], (0, span))[:span]
+    return np.pad(wave[start : start + span], (0, span))[:span]
+
+
+def mixture(a: np.ndarray, b: np.ndarray, gain_db: float) -> np.ndarray:
+    """Window b mixed into window a at `gain_db` against a's level, scaled down only if it would clip."""
+    mix = a + b * (np.sqrt(np.mean(a**2) / max(np.mean(b**2), 1e-12)) * 10 ** (gain_db / 20))
+    return mix / max(1.0, float(np.abs(mix).max()))
 
 
 def teacher_pool(features: FeatureSet, n_clips: int, mixtures: int, seed: int) -> dict:
@@ -53,16 +59,16 @@ def teacher_pool(features: FeatureSet, n_clips: int, mixtures: int, seed: int) -
 
     rng, y = np.random.default_rng(seed), features.y
     active = [np.flatnonzero(active_mask(features.clips[i].levels)) for i in range(n_clips)]
-    windows = [np.stack([embedding(window_audio(features, i, k)) for k in active[i]]) for i in range(n_clips)]
+    windows = [np.stack([embedding(window_audio(features, features.clips[i].waves[0], k)) for k in active[i]])
+               for i in range(n_clips)]
     parents, gains, mels, embeddings = [], [], [], []
     for i in range(n_clips):
         for _ in range(mixtures):
             j = int(rng.choice(np.flatnonzero(y[:n_clips] != y[i])))
-            a = window_audio(features, i, int(rng.choice(active[i])))
-            b = window_audio(features, j, int(rng.choice(active[j])))
+            a = window_audio(features, features.clips[i].waves[0], int(rng.choice(active[i])))
+            b = window_audio(features, features.clips[j].waves[0], int(rng.choice(active[j])))
             gain = float(rng.uniform(*GAIN_DB))
-            mix = a + b * (np.sqrt(np.mean(a**2) / max(np.mean(b**2), 1e-12)) * 10 ** (gain / 20))
-            mix /= max(1.0, float(np.abs(mix).max()))
+            mix = mixture(a, b, gain)
             parents.append((i, j))
             gains.append(gain)
             mels.append(clip_features(mix, p.sample_rate, p, features.window_frames, features.hop_frames)[0].mel)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from distill_birdnet import GAIN_DB
+from distill_birdnet import GAIN_DB, mixture, window_audio
 from sklearn.decomposition import PCA
 from transfer_birdnet import RATE, Embedder, birdnet_model, centred
 
@@ -48,13 +48,6 @@ def windows(features: FeatureSet, wave: np.ndarray) -> tuple[list, np.ndarray]:
     return found, np.flatnonzero(active_mask(np.array([w.level for w in found])))
 
 
-def cut(features: FeatureSet, wave: np.ndarray, k: int) -> np.ndarray:
-    """The samples behind window k of a waveform."""
-    p = features.params
-    span, start = p.span(features.window_frames), k * features.hop_frames * p.hop_length
-    return np.pad(wave[start : start + span], (0, span))[:span]
-
-
 def teacher_pool(features: FeatureSet, n_clips: int, per_variant: int, mixtures: int, seed: int) -> dict:
     """Log-mel windows and their BirdNET embeddings: originals, variants and mixtures, with their parent clips."""
     embed, p, rng = Embedder(birdnet_model()), features.params, np.random.default_rng(seed)
@@ -68,20 +61,19 @@ def teacher_pool(features: FeatureSet, n_clips: int, per_variant: int, mixtures:
     for i in range(n_clips):
         clip = features.clips[i]
         for k in np.flatnonzero(active_mask(clip.levels)):
-            add((i, i), clip.windows[k], cut(features, clip.waves[0], k))
+            add((i, i), clip.windows[k], window_audio(features, clip.waves[0], k))
         for wave in clip.waves[1:]:
             found, active = windows(features, wave)
             for k in rng.choice(active, size=min(per_variant, len(active)), replace=False):
-                add((i, i), found[k].mel, cut(features, wave, k))
+                add((i, i), found[k].mel, window_audio(features, wave, k))
     groups = features.groups[:n_clips]
     active = [np.flatnonzero(active_mask(features.clips[i].levels)) for i in range(n_clips)]
     for i in range(n_clips):
         for _ in range(mixtures):
             j = int(rng.choice(np.flatnonzero(groups != groups[i])))
-            a = cut(features, features.clips[i].waves[0], int(rng.choice(active[i])))
-            b = cut(features, features.clips[j].waves[0], int(rng.choice(active[j])))
-            mix = a + b * (np.sqrt(np.mean(a**2) / max(np.mean(b**2), 1e-12)) * 10 ** (rng.uniform(*GAIN_DB) / 20))
-            mix = (mix / max(1.0, float(np.abs(mix).max()))).astype(np.float32)
+            a = window_audio(features, features.clips[i].waves[0], int(rng.choice(active[i])))
+            b = window_audio(features, features.clips[j].waves[0], int(rng.choice(active[j])))
+            mix = mixture(a, b, float(rng.uniform(*GAIN_DB)))
             add((i, j), windows(features, mix)[0][0].mel, mix)
     started = time.monotonic()
     embeddings = np.stack([embed(centred(resample(w, p.sample_rate, RATE))) for w in audio])

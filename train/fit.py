@@ -80,12 +80,11 @@ def fit_model(features: FeatureSet, fit_idx: np.ndarray, val_idx: np.ndarray, co
     keras.utils.set_random_seed(f.seed)
     strategy = distribution(f.mixed_precision)
     data = EpochData(features, fit_idx, config) if data is None else data
-    clean_x, _ = features.windows_of(fit_idx)
     steps = len(data) * f.epochs
     with strategy.scope():
         if model is None:
             model = build_model(config.preset, (features.window_frames, features.params.n_mels),
-                                len(features.labels), clean_x, config.model)
+                                len(features.labels), features.windows_of(fit_idx)[0], config.model)
         lr = keras.optimizers.schedules.CosineDecay(f.learning_rate, steps, alpha=0.02) if f.schedule == "cosine" \
             else f.learning_rate
         model.compile(optimizer=make_optimizer(f, lr),
