@@ -93,7 +93,7 @@ def cache_key(dataset: Dataset, config: TrainConfig) -> str:
         "variants": [a.variants if (a.stretch or a.pitch) else 0, a.stretch, a.stretch_rates, a.pitch, a.pitch_steps,
                      config.fit.seed],
         "background": [a.background_class, a.background_level_dbfs, a.background_dir],
-        "files": [(str(c.path), c.label, c.fold, c.group, *_stat(c.path)) for c in dataset.clips],
+        "files": [(str(c.path.resolve()), c.label, c.fold, c.group, *_stat(c.path)) for c in dataset.clips],
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:20]
 

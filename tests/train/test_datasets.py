@@ -94,3 +94,16 @@ def test_feature_cache_is_reused(tmp_path, caplog):
     assert "features from cache" in caplog.text
     assert len(list(cache.iterdir())) == 1
     assert (first.clips[0].windows == second.clips[0].windows).all()
+
+
+def test_feature_cache_is_found_from_another_directory(tmp_path, monkeypatch, caplog):
+    """The cache is keyed by where the files are, not by how the current directory names them."""
+    data = synth.write_folders(tmp_path / "data", per_class=1)
+    cache = tmp_path / "cache"
+    monkeypatch.chdir(tmp_path)
+    extract(load_dataset("data"), fast_config(), cache, progress=False)
+    monkeypatch.chdir(data)
+    with caplog.at_level(logging.INFO, logger="soundsentry.train.features"):
+        extract(load_dataset("."), fast_config(), cache, progress=False)
+    assert "features from cache" in caplog.text
+    assert len(list(cache.iterdir())) == 1
