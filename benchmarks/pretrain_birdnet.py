@@ -58,16 +58,16 @@ def teacher_pool(features: FeatureSet, n_clips: int, per_variant: int, mixtures:
         mels.append(mel)
         audio.append(wave)
 
+    active = [np.flatnonzero(active_mask(features.clips[i].levels)) for i in range(n_clips)]
     for i in range(n_clips):
         clip = features.clips[i]
-        for k in np.flatnonzero(active_mask(clip.levels)):
+        for k in active[i]:
             add((i, i), clip.windows[k], window_audio(features, clip.waves[0], k))
         for wave in clip.waves[1:]:
             found, active = windows(features, wave)
             for k in rng.choice(active, size=min(per_variant, len(active)), replace=False):
                 add((i, i), found[k].mel, window_audio(features, wave, k))
     groups = features.groups[:n_clips]
-    active = [np.flatnonzero(active_mask(features.clips[i].levels)) for i in range(n_clips)]
     for i in range(n_clips):
         for _ in range(mixtures):
             j = int(rng.choice(np.flatnonzero(groups != groups[i])))
