@@ -10,8 +10,9 @@ The pool: every active window of every clip, `--per-variant` active windows of e
 +6 dB against it), each with its log-mel window and BirdNET's pooled embedding (transfer_birdnet.py --windows),
 cached. Per fold of `train --cv`, the pool's windows made only of training clips teach the model's pooled layer,
 through a dense projection, to regress the embeddings' first `--dims` whitened principal components (PCA fit on
-those windows): `--epochs` epochs, MSE, Adam with a cosine schedule. The projection is dropped, and the model
-trains on the labels exactly as `train --cv` does. No label enters the first stage; no test clip enters either.
+those windows): `--epochs` epochs, MSE, Adam with the config's schedule (cosine by default). The projection is
+dropped, and the model trains on the labels exactly as `train --cv` does. No label enters the first stage; no
+test clip enters either.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ from soundsentry.train.config import TrainConfig, load_train_config
 from soundsentry.train.datasets import load_dataset
 from soundsentry.train.evaluate import clip_scores, metrics
 from soundsentry.train.features import FeatureSet, cache_key, extract, resample
-from soundsentry.train.fit import fit_model, make_optimizer, predict_windows
-from soundsentry.train.model import build_model
+from soundsentry.train.fit import fit_model, fresh_model, make_optimizer, predict_windows, schedule
 from soundsentry.train.run import count_params, cv_splits, real_clips
 
 
@@ -87,12 +87,10 @@ def pretrained(features: FeatureSet, train_idx: np.ndarray, pool: dict, config: 
     keep = np.isin(pool["parents"], train_idx).all(axis=1)
     targets = PCA(dims, whiten=True, random_state=0).fit_transform(pool["embeddings"][keep]).astype(np.float32)
     keras.utils.set_random_seed(config.fit.seed)
-    model = build_model(config.preset, (features.window_frames, features.params.n_mels), len(features.labels),
-                        features.windows_of(train_idx)[0], config.model)
+    model = fresh_model(features, train_idx, config)
     student = keras.Model(model.input, keras.layers.Dense(dims, name="birdnet")(model.get_layer("gap").output))
     steps = int(np.ceil(keep.sum() / config.fit.batch_size)) * epochs
-    student.compile(optimizer=make_optimizer(config.fit, keras.optimizers.schedules.CosineDecay(
-        config.fit.learning_rate, steps, alpha=0.02)), loss="mse")
+    student.compile(optimizer=make_optimizer(config.fit, schedule(config.fit, steps)), loss="mse")
     loss = student.fit(pool["mels"][keep][..., None], targets, batch_size=config.fit.batch_size, epochs=epochs,
                        verbose=0).history["loss"]
     return model, {"pool": int(keep.sum()), "loss_first": round(loss[0], 3), "loss_last": round(loss[-1], 3)}

@@ -40,6 +40,18 @@ def make_optimizer(f: FitConfig, learning_rate) -> keras.optimizers.Optimizer:
     return optimizer
 
 
+def fresh_model(features: FeatureSet, fit_idx: np.ndarray, config: TrainConfig) -> keras.Model:
+    """The preset's untrained model for these clips, its input normalization adapted on their windows."""
+    return build_model(config.preset, (features.window_frames, features.params.n_mels), len(features.labels),
+                       features.windows_of(fit_idx)[0], config.model)
+
+
+def schedule(f: FitConfig, steps: int):
+    """The learning rate over `steps` steps: cosine decay to 2 % of it, or constant; plateau lowers it by callback."""
+    return keras.optimizers.schedules.CosineDecay(f.learning_rate, steps, alpha=0.02) if f.schedule == "cosine" \
+        else f.learning_rate
+
+
 class EpochData(keras.utils.PyDataset):
     """Fresh augmented windows every epoch, mixup applied per batch."""
 
@@ -82,12 +94,8 @@ def fit_model(features: FeatureSet, fit_idx: np.ndarray, val_idx: np.ndarray, co
     data = EpochData(features, fit_idx, config) if data is None else data
     steps = len(data) * f.epochs
     with strategy.scope():
-        if model is None:
-            model = build_model(config.preset, (features.window_frames, features.params.n_mels),
-                                len(features.labels), features.windows_of(fit_idx)[0], config.model)
-        lr = keras.optimizers.schedules.CosineDecay(f.learning_rate, steps, alpha=0.02) if f.schedule == "cosine" \
-            else f.learning_rate
-        model.compile(optimizer=make_optimizer(f, lr),
+        model = fresh_model(features, fit_idx, config) if model is None else model
+        model.compile(optimizer=make_optimizer(f, schedule(f, steps)),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=f.label_smoothing),
                       metrics=["accuracy"])
     val, callbacks = None, []
