@@ -64,8 +64,8 @@ def teacher_pool(features: FeatureSet, n_clips: int, per_variant: int, mixtures:
         for k in active[i]:
             add((i, i), clip.windows[k], window_audio(features, clip.waves[0], k))
         for wave in clip.waves[1:]:
-            found, active = windows(features, wave)
-            for k in rng.choice(active, size=min(per_variant, len(active)), replace=False):
+            found, live = windows(features, wave)
+            for k in rng.choice(live, size=min(per_variant, len(live)), replace=False):
                 add((i, i), found[k].mel, window_audio(features, wave, k))
     groups = features.groups[:n_clips]
     for i in range(n_clips):
