@@ -1,12 +1,13 @@
-"""What does a 22.05 kHz front end cost a device against the 16 kHz default? Both timed in alternating pairs.
+"""What does the 22.05 kHz front end cost a device against the former 16 kHz one? Timed in alternating pairs.
 
     python benchmarks/frontend_rate.py [--seconds 60] [--pairs 7] [--input-rate 48000]
 
-The 22.05 kHz front end (1024-point FFT, 32 ms window, 16 ms hop) keeps the default's 62.5 frames a second,
-so the CNN's input and cost are unchanged: only the front end differs. Each pair streams the same capture,
-at the microphone's rate, through both front ends back to back (resampling included), so a slow spell of a
-shared machine hits both; the cost ratio is the median of the pairs'. Also times one model invoke on the
-same machine, to show the front end's share of the work per second of audio. Prints one JSON object.
+The 22.05 kHz front end (the default since session 27: 1024-point FFT, 32 ms window, 16 ms hop) keeps the
+16 kHz one's 62.5 frames a second, so the CNN's input and cost are unchanged: only the front end differs.
+Each pair streams the same capture, at the microphone's rate, through both front ends back to back
+(resampling included), so a slow spell of a shared machine hits both; the cost ratio is the median of the
+pairs'. Also times one model invoke on the same machine, to show the front end's share of the work per
+second of audio. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from soundsentry.convert.bench import median_time, test_audio
 from soundsentry.device.classifier import open_model
 from soundsentry.device.frontend import FrontEndParams, StreamingFrontEnd
 
+NARROW = {"sample_rate": 16000, "n_fft": 512, "win_length": 512, "hop_length": 256, "fmax": 8000.0}
 WIDE = {"sample_rate": 22050, "n_fft": 1024, "win_length": 706, "hop_length": 353, "fmax": 11025.0}
 
 
@@ -44,8 +46,8 @@ def main() -> None:
     args = parser.parse_args()
 
     classifier = open_model(args.model, num_threads=1)
-    base = classifier.bundle.frontend
-    wide = dataclasses.replace(base, **WIDE)
+    base = dataclasses.replace(classifier.bundle.frontend, **NARROW)
+    wide = dataclasses.replace(classifier.bundle.frontend, **WIDE)
     audio = test_audio(args.seconds, args.input_rate)
     block = args.input_rate // 10  # 100 ms, as the daemon reads
     fronts = {"16k": base, "22k": wide}

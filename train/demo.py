@@ -2,7 +2,8 @@
 
     python -m soundsentry.train.demo --data ../shared/data/esc50-subset --out device/assets
 
-writes demo.flac (16 kHz mono, under a minute), demo.json (what plays when) and NOTICE.md (credits).
+writes demo.flac (mono at the default front end's rate, under a minute), demo.json (what plays when) and
+NOTICE.md (credits).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import numpy as np
 import soundfile as sf
 
 from soundsentry.device.audio import read_audio
-from soundsentry.device.frontend import Resampler
+from soundsentry.device.frontend import FrontEndParams, Resampler
 
 from .augment import coloured_noise
 
-RATE = 16000
+RATE = FrontEndParams().sample_rate
 SCENE = ("dog", "crying_baby", "sneezing", "rooster", "chainsaw", "helicopter")
 SOUND_S = 3.0
 GAP_S = 4.0

@@ -76,7 +76,8 @@ def model_card(*, name: str, preset: str, params: int, dataset: dict, protocol: 
         "",
         f"- Architecture: `{preset}`, {params:,} parameters. {size_note}".rstrip(),
         f"- Input: log-mel windows of {window['frames']} frames x {frontend['n_mels']} bands "
-        f"({frontend['sample_rate']} Hz, n_fft {frontend['n_fft']}, hop {frontend['hop_length']}); "
+        f"({frontend['sample_rate']} Hz, n_fft {frontend['n_fft']}, window {frontend['win_length']}, "
+        f"hop {frontend['hop_length']}, {frontend['fmin']:g}-{frontend['fmax']:g} Hz); "
         f"a window every {window['hop_frames']} frames on the device.",
         f"- Data: {dataset['root']} ({dataset['format']}), {dataset['clips']} clips, {dataset['classes']} classes"
         f"{', ' + str(dataset['skipped']) + ' unreadable clips skipped' if dataset.get('skipped') else ''}.",

@@ -82,8 +82,8 @@ def test_inspect_json_fields(tone_bundle):
     info = json.loads(result.stdout)
     for key in ("labels", "size_bytes", "input_dtype", "sample_rate", "window_s", "hop_s", "sha256", "name", "version"):
         assert key in info
-    assert info["input_dtype"] == "int8" and info["sample_rate"] == 16000 and info["name"] == "tones"
-    assert info["window_s"] == pytest.approx((63 * 256 + 512) / 16000)
+    assert info["input_dtype"] == "int8" and info["sample_rate"] == 22050 and info["name"] == "tones"
+    assert info["window_s"] == pytest.approx((63 * 353 + 1024) / 22050)
     human = cli("inspect", str(tone_bundle))
     assert human.returncode == 0 and "sha256" in human.stdout
 
