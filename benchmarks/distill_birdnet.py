@@ -105,12 +105,9 @@ class TaughtEpochs(EpochData):
         x, y = sample_epoch(self.features, self.indices, self.config, self.rng)
         pick = self.rng.choice(len(self.mix_x), size=min(int(self.per_epoch * len(x)), len(self.mix_x)), replace=False)
         self.x = np.concatenate([x, self.mix_x[pick]])
-        self.targets = np.concatenate([keras.utils.to_categorical(y, self.n_classes), self.mix_y[pick]])
+        labels = keras.utils.to_categorical(y, self.n_classes)
+        self.targets = np.concatenate([labels, self.mix_y[pick]]).astype(np.float32)
         self.order = self.rng.permutation(len(self.x))
-
-    def __getitem__(self, i: int):
-        pick = self.order[i * self.config.fit.batch_size : (i + 1) * self.config.fit.batch_size]
-        return self.x[pick][..., None], self.targets[pick].astype(np.float32)
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from soundsentry.train.cli import DEFAULT_CACHE
 from soundsentry.train.config import load_train_config
 from soundsentry.train.datasets import load_dataset
 from soundsentry.train.evaluate import clip_scores, metrics
-from soundsentry.train.features import extract, sample_epoch
+from soundsentry.train.features import extract
 from soundsentry.train.fit import EpochData, fit_model, predict_windows
 from soundsentry.train.run import cv_splits, real_clips
 
@@ -44,14 +44,9 @@ class TaughtEpochs(EpochData):
         super().__init__(features, indices, config)
 
     def _draw(self) -> None:
-        self.x, y = sample_epoch(self.features, self.indices, self.config, self.rng)
+        super()._draw()
         taught = soften(predict_windows(self.teacher, self.x), self.temperature)
-        self.targets = self.alpha * keras.utils.to_categorical(y, self.n_classes) + (1 - self.alpha) * taught
-        self.order = self.rng.permutation(len(self.x))
-
-    def __getitem__(self, i: int):
-        pick = self.order[i * self.config.fit.batch_size : (i + 1) * self.config.fit.batch_size]
-        return self.x[pick][..., None], self.targets[pick].astype(np.float32)
+        self.targets = (self.alpha * self.targets + (1 - self.alpha) * taught).astype(np.float32)
 
 
 def accuracy(model, features, test_idx) -> float:

@@ -53,7 +53,7 @@ def schedule(f: FitConfig, steps: int):
 
 
 class EpochData(keras.utils.PyDataset):
-    """Fresh augmented windows every epoch, mixup applied per batch."""
+    """Fresh augmented windows every epoch with their targets (one-hot labels), mixup applied per batch."""
 
     def __init__(self, features: FeatureSet, indices: np.ndarray, config: TrainConfig) -> None:
         super().__init__()
@@ -63,7 +63,8 @@ class EpochData(keras.utils.PyDataset):
         self._draw()
 
     def _draw(self) -> None:
-        self.x, self.y = sample_epoch(self.features, self.indices, self.config, self.rng)
+        self.x, y = sample_epoch(self.features, self.indices, self.config, self.rng)
+        self.targets = keras.utils.to_categorical(y, self.n_classes).astype(np.float32)
         self.order = self.rng.permutation(len(self.x))
 
     def __len__(self) -> int:
@@ -72,8 +73,7 @@ class EpochData(keras.utils.PyDataset):
     def __getitem__(self, i: int):
         bs = self.config.fit.batch_size
         pick = self.order[i * bs : (i + 1) * bs]
-        x = self.x[pick][..., None]
-        y = keras.utils.to_categorical(self.y[pick], self.n_classes).astype(np.float32)
+        x, y = self.x[pick][..., None], self.targets[pick]
         if self.config.augment.mixup and len(pick) > 1:
             x, y, _ = mixup(x, y, self.config.augment.mixup_alpha, self.rng)
         return x, y
