@@ -25,7 +25,7 @@ class CompactSpec:
 
     stem: int = option(16, min=1, max=512, help="channels of the stem convolution")
     stem_strides: tuple[int, ...] = option((2, 2), min=1, max=4, help="stride of the stem along time and bands; "
-                                           "(2, 1) keeps every mel band through the stem, at 1.45-2.5 times "
+                                           "(2, 1) keeps every mel band through the stem, at 1.45-2.7 times "
                                            "the invoke time: better through filtered microphones, level on clean "
                                            "clips, fewer events found (BENCHMARKS.md, session 30)")
     widths: tuple[int, ...] = option((32, 32, 64, 64, 96, 96), min=1, max=1024,
