@@ -29,10 +29,10 @@ from soundsentry.device.windows import active_mask, clip_features
 from soundsentry.train.cli import DEFAULT_CACHE
 from soundsentry.train.config import TrainConfig
 from soundsentry.train.datasets import load_dataset
-from soundsentry.train.evaluate import clip_scores, metrics
+from soundsentry.train.evaluate import clip_scores
 from soundsentry.train.features import FeatureSet, cache_key, extract, resample, sample_epoch
 from soundsentry.train.fit import EpochData, fit_model, predict_windows
-from soundsentry.train.run import cv_splits, real_clips
+from soundsentry.train.run import cv_splits, fold_metrics
 
 GAIN_DB = (-12.0, 6.0)  # the second window's level against the first's
 
@@ -141,8 +141,7 @@ def main() -> None:
         data = TaughtEpochs(features, train_idx, config, mix_x, mix_y, args.per_epoch)
         model, _ = fit_model(features, train_idx, train_idx[:0], config, verbose=0, data=data)
         scores = clip_scores(lambda w: predict_windows(model, w), features, test_idx)
-        real = np.isin(test_idx, real_clips(features))
-        m = metrics(features.y[test_idx][real], scores[real], features.labels)
+        m = fold_metrics(features, test_idx, scores)
         results.append({"fold": fold, "mixtures": len(mix_x), "accuracy": round(m["accuracy"], 3),
                         "macro_f1": round(m["macro_f1"], 3), "seconds": round(time.monotonic() - started)})
         print(json.dumps(results[-1]), flush=True)

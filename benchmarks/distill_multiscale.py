@@ -24,10 +24,10 @@ import numpy as np
 from soundsentry.train.cli import DEFAULT_CACHE
 from soundsentry.train.config import load_train_config
 from soundsentry.train.datasets import load_dataset
-from soundsentry.train.evaluate import clip_scores, metrics
+from soundsentry.train.evaluate import clip_scores
 from soundsentry.train.features import extract
 from soundsentry.train.fit import EpochData, fit_model, predict_windows
-from soundsentry.train.run import cv_splits, real_clips
+from soundsentry.train.run import cv_splits, fold_metrics
 
 
 def soften(probabilities: np.ndarray, temperature: float) -> np.ndarray:
@@ -50,9 +50,8 @@ class TaughtEpochs(EpochData):
 
 
 def accuracy(model, features, test_idx) -> float:
-    scored = test_idx[np.isin(test_idx, real_clips(features))]  # synthetic background clips are not scored
-    scores = clip_scores(lambda w: predict_windows(model, w), features, scored)
-    return round(metrics(features.y[scored], scores, features.labels)["accuracy"], 3)
+    scores = clip_scores(lambda w: predict_windows(model, w), features, test_idx)
+    return round(fold_metrics(features, test_idx, scores)["accuracy"], 3)
 
 
 def main() -> None:

@@ -36,10 +36,10 @@ from soundsentry.device.windows import active_mask, clip_features
 from soundsentry.train.cli import DEFAULT_CACHE
 from soundsentry.train.config import TrainConfig, load_train_config
 from soundsentry.train.datasets import load_dataset
-from soundsentry.train.evaluate import clip_scores, metrics
+from soundsentry.train.evaluate import clip_scores
 from soundsentry.train.features import FeatureSet, cache_key, extract, resample
 from soundsentry.train.fit import EpochData, fit_model, fresh_model, make_optimizer, predict_windows, schedule
-from soundsentry.train.run import count_params, cv_splits, real_clips
+from soundsentry.train.run import count_params, cv_splits, fold_metrics
 
 
 def windows(features: FeatureSet, wave: np.ndarray) -> tuple[list, np.ndarray]:
@@ -177,7 +177,6 @@ def main() -> None:
         pool = teacher_pool(features, n_clips, args.per_variant, args.mixtures, args.pool_seed)
         cached.write_bytes(pickle.dumps(pool))
     _, splits = cv_splits(features, 5, args.seed)
-    real = real_clips(features)
     results = []
     for fold in args.folds:
         train_idx, test_idx = splits[fold - 1]
@@ -188,8 +187,7 @@ def main() -> None:
         else:
             model, _ = fit_model(features, train_idx, train_idx[:0], config, verbose=0, model=model)
         scores = clip_scores(lambda w, m=model: predict_windows(m, w), features, test_idx)
-        scored = np.isin(test_idx, real)
-        m = metrics(features.y[test_idx][scored], scores[scored], features.labels)
+        m = fold_metrics(features, test_idx, scores)
         results.append({"fold": fold, **first, "accuracy": round(m["accuracy"], 3), "macro_f1": round(m["macro_f1"], 3),
                         "seconds": round(time.monotonic() - started)})
         print(json.dumps(results[-1]), flush=True)

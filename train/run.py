@@ -72,8 +72,7 @@ def cross_validate(features: FeatureSet, config: TrainConfig, k: int, verbose: i
         start = time.monotonic()
         model, _, scores = fit_and_score(features, train_idx, test_idx, config, verbose)
         pooled[test_idx] = scores
-        real = np.isin(test_idx, real_idx)  # synthetic background clips train, but are not scored
-        m = metrics(y[test_idx][real], scores[real], features.labels)
+        m = fold_metrics(features, test_idx, scores)
         folds.append({"fold": n, "n": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
                       "seconds": round(time.monotonic() - start, 1)})
         log.info("fold %d/%d: accuracy %.3f, macro-F1 %.3f", n, len(splits), m["accuracy"], m["macro_f1"])
@@ -88,6 +87,13 @@ def cross_validate(features: FeatureSet, config: TrainConfig, k: int, verbose: i
 def real_clips(features: FeatureSet) -> np.ndarray:
     """Indices of the data set's own clips (not the synthetic background ones)."""
     return np.array([i for i, c in enumerate(features.clips) if not c.group.startswith(f"{BACKGROUND}-")])
+
+
+def fold_metrics(features: FeatureSet, test_idx: np.ndarray, scores: np.ndarray) -> dict:
+    """`metrics` of a fold's test clips from their scores, the synthetic background clips left out: they train,
+    but are not scored."""
+    real = np.isin(test_idx, real_clips(features))
+    return metrics(features.y[test_idx][real], scores[real], features.labels)
 
 
 def count_params(model) -> int:
