@@ -41,16 +41,21 @@ RULES = {
 
 
 def build_scene(data: str, seed: int, sounds: int | None = None) -> tuple[np.ndarray, list[dict]]:
-    """Clips of the data set (all, or the first `sounds` of a shuffle), each once at a random peak level, after
-    3 s of quiet and then with gaps of 2.5 to 5.5 s, in the demo's pink room noise."""
+    """Clips of the data set (all, or the first `sounds` of a shuffle) placed as `place_sounds` does."""
     rng = np.random.default_rng(seed)
     dataset = load_dataset(data)
     clips = [dataset.clips[i] for i in rng.permutation(len(dataset.clips))[:sounds]]
+    return place_sounds([(clip.label, clip_sound(clip.path)) for clip in clips], rng)
+
+
+def place_sounds(sounds: list[tuple[str, np.ndarray]], rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
+    """Each sound once at a random peak level, after 3 s of quiet and then with gaps of 2.5 to 5.5 s, in the
+    demo's pink room noise."""
     peaks, gaps = [], [3.0]
-    for _ in clips:  # drawn in this order so that a seed keeps making the scene it made
+    for _ in sounds:  # drawn in this order so that a seed keeps making the scene it made
         peaks.append(float(rng.uniform(-30.0, -6.0)))
         gaps.append(float(rng.uniform(2.5, 5.5)))
-    return mix_scene([(clip.label, clip_sound(clip.path)) for clip in clips], peaks, gaps, rng)
+    return mix_scene(sounds, peaks, gaps, rng)
 
 
 def score(bundle, scene: np.ndarray) -> list:

@@ -1,0 +1,89 @@
+"""The event scene on sounds no model has heard: each fold of `train --cv` trains, converts to int8, and runs
+the device path over a scene made of its own held-out clips, clean and through the stand-in microphones.
+
+    python benchmarks/event_cv.py --data ../shared/data/esc50-subset [--config FILE] [--folds 1 2 3 4 5]
+
+event_rule_bench.py scores a scene of every clip with a model trained on all of them, so it measures how well a
+model knows its training sounds. Here each fold's model (trained exactly as `train --cv` trains it) is converted
+as `soundsentry convert` converts, calibrated on the fold's training windows only, and judged with the default
+event rule on a scene of the fold's test clips (placed as event_rule_bench.py places them, seeded by the fold).
+Prints one JSON line per fold, then the totals over the folds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from soundsentry.device.classifier import Classifier
+from soundsentry.train.cli import DEFAULT_CACHE
+from soundsentry.train.config import load_train_config
+from soundsentry.train.datasets import load_dataset
+from soundsentry.train.demo import SOUND_S, loudest_stretch
+from soundsentry.train.features import BACKGROUND, extract
+from soundsentry.train.fit import predict_windows
+from soundsentry.train.run import cv_splits, fit_and_score, fold_metrics, real_clips
+from soundsentry.convert.convert import agreement, representative, windows_with_labels
+from soundsentry.convert.tflite import make_bundle, to_tflite
+
+from event_rule_bench import judge, place_sounds, score
+from mic_shift import microphones
+
+COUNTS = ("sounds", "sounds_found", "hits", "confusions", "false_starts_in_quiet")
+
+
+def fold_bundle(model, features, train_idx: np.ndarray, fold: int):
+    """The fold's model in full int8, calibrated on its own training clips' windows."""
+    rng = np.random.default_rng(0)
+    rep_x = representative(*windows_with_labels(features, list(train_idx), features.labels), rng)
+    return make_bundle(to_tflite(model, rep_x), name=f"fold-{fold}", version="1", labels=features.labels,
+                       frontend=features.params, window_frames=features.window_frames,
+                       hop_frames=features.hop_frames, provenance={}, selftest_window=rep_x[0],
+                       background_labels=(BACKGROUND,) if BACKGROUND in features.labels else ())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--config", help="training config (TOML); default: the shipped defaults")
+    parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
+    parser.add_argument("--folds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    args = parser.parse_args()
+    config = load_train_config(args.config)
+    features = extract(load_dataset(args.data), config, args.cache_dir, progress=False)
+    mics = {"clean": lambda y: y, **microphones(features.params.sample_rate)}
+    _, splits = cv_splits(features, 5, config.fit.seed)
+    real = real_clips(features)
+    results = []
+    for fold in args.folds:
+        train_idx, test_idx = splits[fold - 1]
+        started = time.monotonic()
+        model, _, scores = fit_and_score(features, train_idx, test_idx, config, verbose=0)
+        bundle = fold_bundle(model, features, train_idx, fold)
+        test_real = test_idx[np.isin(test_idx, real)]
+        x, y = windows_with_labels(features, list(test_real), features.labels)
+        classifier = Classifier(bundle)
+        check = agreement(predict_windows(model, x), np.stack([classifier(w) for w in x]), y)
+        rng = np.random.default_rng(fold)
+        sounds = [(features.labels[features.clips[i].label], loudest_stretch(features.clips[i].waves[0], SOUND_S))
+                  for i in rng.permutation(test_real)]
+        scene, truth = place_sounds(sounds, rng)
+        result = {"fold": fold, "accuracy": round(fold_metrics(features, test_idx, scores)["accuracy"], 3),
+                  "int8_agreement": round(check["agreement"], 4)}
+        for name, mic in mics.items():
+            judged = judge(bundle, score(bundle, mic(scene)), truth, {})
+            result[name] = {key: judged[key] for key in (*COUNTS, "latency_median_s")}
+        result["seconds"] = round(time.monotonic() - started)
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    totals = {name: {key: sum(r[name][key] for r in results) for key in COUNTS} for name in mics}
+    print(json.dumps({"config": args.config or "defaults", "folds": [r["fold"] for r in results],
+                      "accuracy_mean": round(float(np.mean([r["accuracy"] for r in results])), 3),
+                      "totals": totals}))
+
+
+if __name__ == "__main__":
+    main()
