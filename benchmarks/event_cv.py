@@ -5,9 +5,10 @@ the device path over a scene made of its own held-out clips, clean and through t
 
 event_rule_bench.py scores a scene of every clip with a model trained on all of them, so it measures how well a
 model knows its training sounds. Here each fold's model (trained exactly as `train --cv` trains it) is converted
-as `soundsentry convert` converts, calibrated on the fold's training windows only, and judged with the default
-event rule on a scene of the fold's test clips (placed as event_rule_bench.py places them, seeded by the fold).
-Prints one JSON line per fold, then the totals over the folds.
+as `soundsentry convert` converts, calibrated on the fold's training windows only, and judged with each of
+event_rule_bench.py's rules on a scene of the fold's test clips (placed as event_rule_bench.py places them,
+seeded by the fold). With --out, each fold's bundle is kept there. Prints one JSON line per fold, then the totals
+over the folds.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
+from soundsentry.device.bundle import write_bundle
 from soundsentry.device.classifier import Classifier
 from soundsentry.train.cli import DEFAULT_CACHE
 from soundsentry.train.config import load_train_config
@@ -29,7 +32,7 @@ from soundsentry.train.run import cv_splits, fit_and_score, fold_metrics, real_c
 from soundsentry.convert.convert import agreement, representative, windows_with_labels
 from soundsentry.convert.tflite import make_bundle, to_tflite
 
-from event_rule_bench import judge, place_sounds, score
+from event_rule_bench import RULES, judge, place_sounds, score
 from mic_shift import microphones
 
 COUNTS = ("sounds", "sounds_found", "hits", "confusions", "false_starts_in_quiet")
@@ -51,6 +54,7 @@ def main() -> None:
     parser.add_argument("--config", help="training config (TOML); default: the shipped defaults")
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
     parser.add_argument("--folds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--out", type=Path, help="folder to keep each fold's bundle in (fold-N.ssb)")
     args = parser.parse_args()
     config = load_train_config(args.config)
     features = extract(load_dataset(args.data), config, args.cache_dir, progress=False)
@@ -63,6 +67,8 @@ def main() -> None:
         started = time.monotonic()
         model, _, scores = fit_and_score(features, train_idx, test_idx, config, verbose=0)
         bundle = fold_bundle(model, features, train_idx, fold)
+        if args.out:
+            write_bundle(bundle, args.out / f"fold-{fold}.ssb")
         test_real = test_idx[np.isin(test_idx, real)]
         x, y = windows_with_labels(features, list(test_real), features.labels)
         classifier = Classifier(bundle)
@@ -74,12 +80,16 @@ def main() -> None:
         result = {"fold": fold, "accuracy": round(fold_metrics(features, test_idx, scores)["accuracy"], 3),
                   "int8_agreement": round(check["agreement"], 4)}
         for name, mic in mics.items():
-            judged = judge(bundle, score(bundle, mic(scene)), truth, {})
-            result[name] = {key: judged[key] for key in (*COUNTS, "latency_median_s")}
+            scored = score(bundle, mic(scene))
+            result[name] = {}
+            for rule_name, rule in RULES.items():
+                judged = judge(bundle, scored, truth, rule)
+                result[name][rule_name] = {key: judged[key] for key in (*COUNTS, "latency_median_s")}
         result["seconds"] = round(time.monotonic() - started)
         results.append(result)
         print(json.dumps(result), flush=True)
-    totals = {name: {key: sum(r[name][key] for r in results) for key in COUNTS} for name in mics}
+    totals = {name: {rule: {key: sum(r[name][rule][key] for r in results) for key in COUNTS} for rule in RULES}
+              for name in mics}
     print(json.dumps({"config": args.config or "defaults", "folds": [r["fold"] for r in results],
                       "accuracy_mean": round(float(np.mean([r["accuracy"] for r in results])), 3),
                       "totals": totals}))
