@@ -7,8 +7,8 @@ event_rule_bench.py scores a scene of every clip with a model trained on all of 
 model knows its training sounds. Here each fold's model (trained exactly as `train --cv` trains it) is converted
 as `soundsentry convert` converts, calibrated on the fold's training windows only, and judged with each of
 event_rule_bench.py's rules on a scene of the fold's test clips (placed as event_rule_bench.py places them,
-seeded by the fold). With --out, each fold's bundle is kept there. Prints one JSON line per fold, then the totals
-over the folds.
+seeded by the fold). With --out, each fold's bundle is kept there; --bundles judges kept bundles again without
+training (for another rule). Prints one JSON line per fold, then the totals over the folds.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from soundsentry.device.bundle import write_bundle
+from soundsentry.device.bundle import read_bundle, write_bundle
 from soundsentry.device.classifier import Classifier
 from soundsentry.train.cli import DEFAULT_CACHE
 from soundsentry.train.config import load_train_config
@@ -49,6 +49,33 @@ def fold_bundle(model, features, train_idx: np.ndarray, fold: int):
                        background_labels=(BACKGROUND,) if BACKGROUND in features.labels else ())
 
 
+def judge_fold(bundle, features, test_idx: np.ndarray, fold: int, mics: dict) -> dict:
+    """The bundle's int8 clip accuracy on the fold's test clips, and every rule on their scene through each mic."""
+    real = test_idx[np.isin(test_idx, real_clips(features))]
+    int8_scores = clip_scores(classifier_predict(Classifier(bundle)), features, test_idx)
+    rng = np.random.default_rng(fold)
+    sounds = [(features.labels[features.clips[i].label], loudest_stretch(features.clips[i].waves[0], SOUND_S))
+              for i in rng.permutation(real)]
+    scene, truth = place_sounds(sounds, rng)
+    result = {"int8_accuracy": round(fold_metrics(features, test_idx, int8_scores)["accuracy"], 3)}
+    for name, mic in mics.items():
+        scored = score(bundle, mic(scene))
+        result[name] = {rule_name: {key: value for key, value in judge(bundle, scored, truth, rule).items()
+                                    if key in (*COUNTS, "latency_median_s")}
+                        for rule_name, rule in RULES.items()}
+    return result
+
+
+def train_fold(features, config, train_idx: np.ndarray, test_idx: np.ndarray, fold: int) -> tuple[object, dict]:
+    """Train as `train --cv` does and convert; the Keras clip accuracy and the int8 agreement on test windows."""
+    model, _, scores = fit_and_score(features, train_idx, test_idx, config, verbose=0)
+    bundle = fold_bundle(model, features, train_idx, fold)
+    x, y = windows_with_labels(features, list(test_idx[np.isin(test_idx, real_clips(features))]), features.labels)
+    check = agreement(predict_windows(model, x), classifier_predict(Classifier(bundle))(x), y)
+    return bundle, {"accuracy": round(fold_metrics(features, test_idx, scores)["accuracy"], 3),
+                    "int8_agreement": round(check["agreement"], 4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
@@ -56,46 +83,31 @@ def main() -> None:
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
     parser.add_argument("--folds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--out", type=Path, help="folder to keep each fold's bundle in (fold-N.ssb)")
+    parser.add_argument("--bundles", type=Path, help="judge the bundles an earlier --out kept, without training")
     args = parser.parse_args()
     config = load_train_config(args.config)
     features = extract(load_dataset(args.data), config, args.cache_dir, progress=False)
     mics = {"clean": lambda y: y, **microphones(features.params.sample_rate)}
     _, splits = cv_splits(features, 5, config.fit.seed)
-    real = real_clips(features)
     results = []
     for fold in args.folds:
         train_idx, test_idx = splits[fold - 1]
         started = time.monotonic()
-        model, _, scores = fit_and_score(features, train_idx, test_idx, config, verbose=0)
-        bundle = fold_bundle(model, features, train_idx, fold)
+        if args.bundles:
+            bundle, trained = read_bundle(args.bundles / f"fold-{fold}.ssb"), {}
+        else:
+            bundle, trained = train_fold(features, config, train_idx, test_idx, fold)
         if args.out:
             write_bundle(bundle, args.out / f"fold-{fold}.ssb")
-        test_real = test_idx[np.isin(test_idx, real)]
-        x, y = windows_with_labels(features, list(test_real), features.labels)
-        classifier = Classifier(bundle)
-        check = agreement(predict_windows(model, x), classifier_predict(classifier)(x), y)
-        rng = np.random.default_rng(fold)
-        sounds = [(features.labels[features.clips[i].label], loudest_stretch(features.clips[i].waves[0], SOUND_S))
-                  for i in rng.permutation(test_real)]
-        scene, truth = place_sounds(sounds, rng)
-        int8_scores = clip_scores(classifier_predict(classifier), features, test_idx)
-        result = {"fold": fold, "accuracy": round(fold_metrics(features, test_idx, scores)["accuracy"], 3),
-                  "int8_accuracy": round(fold_metrics(features, test_idx, int8_scores)["accuracy"], 3),
-                  "int8_agreement": round(check["agreement"], 4)}
-        for name, mic in mics.items():
-            scored = score(bundle, mic(scene))
-            result[name] = {}
-            for rule_name, rule in RULES.items():
-                judged = judge(bundle, scored, truth, rule)
-                result[name][rule_name] = {key: judged[key] for key in (*COUNTS, "latency_median_s")}
-        result["seconds"] = round(time.monotonic() - started)
+        result = {"fold": fold, **trained, **judge_fold(bundle, features, test_idx, fold, mics),
+                  "seconds": round(time.monotonic() - started)}
         results.append(result)
         print(json.dumps(result), flush=True)
     totals = {name: {rule: {key: sum(r[name][rule][key] for r in results) for key in COUNTS} for rule in RULES}
               for name in mics}
-    print(json.dumps({"config": args.config or "defaults", "folds": [r["fold"] for r in results],
-                      **{key: round(float(np.mean([r[key] for r in results])), 3)
-                         for key in ("accuracy", "int8_accuracy")},
+    means = {key: round(float(np.mean([r[key] for r in results])), 3)
+             for key in ("accuracy", "int8_accuracy") if key in results[0]}
+    print(json.dumps({"config": args.config or "defaults", "folds": [r["fold"] for r in results], **means,
                       "totals": totals}))
 
 
