@@ -37,6 +37,8 @@ RULES = {
     "n1-of-1 on 0.55": {"n": 1, "m": 1, "on": 0.55},
     "n1-of-1 on 0.6 (the default in session 5)": {"n": 1, "m": 1, "on": 0.6},
     "n1-of-1 on 0.7 (the default)": {"n": 1, "m": 1, "on": 0.7},
+    "n1-of-1 on 0.8": {"n": 1, "m": 1, "on": 0.8},
+    "n1-of-1 on 0.9": {"n": 1, "m": 1, "on": 0.9},
 }
 
 
