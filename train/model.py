@@ -24,10 +24,11 @@ class CompactSpec:
     depthwise-separable blocks, and a branch of per-band time statistics beside them."""
 
     stem: int = option(16, min=1, max=512, help="channels of the stem convolution")
-    stem_strides: tuple[int, ...] = option((2, 2), min=1, max=4, help="stride of the stem along time and bands; "
-                                           "(2, 1) keeps every mel band through the stem, at 1.45-2.7 times "
-                                           "the invoke time: better through filtered microphones, level on clean "
-                                           "clips, fewer events found (BENCHMARKS.md, session 30)")
+    stem_strides: tuple[int, ...] = option((2, 1), min=1, max=4, help="stride of the stem along time and bands; "
+                                           "(2, 1) keeps every mel band through the stem: against (2, 2), level "
+                                           "on clean clips, better through filtered microphones and on held-out "
+                                           "sounds in the event scene, at 1.45-2.7 times the invoke time "
+                                           "(BENCHMARKS.md, sessions 30 and 31)")
     widths: tuple[int, ...] = option((32, 32, 64, 64, 96, 96), min=1, max=1024,
                                      help="channels of each depthwise-separable block")
     strides: tuple[int, ...] = option((2, 1, 2, 1, 2, 1), min=1, max=4, help="stride of each block")
