@@ -13,7 +13,6 @@ training (for another rule). Prints one JSON line per fold, then the totals over
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -22,19 +21,16 @@ import numpy as np
 
 from soundsentry.device.bundle import read_bundle, write_bundle
 from soundsentry.device.classifier import Classifier
-from soundsentry.train.cli import DEFAULT_CACHE
-from soundsentry.train.config import load_train_config
-from soundsentry.train.datasets import load_dataset
 from soundsentry.train.demo import SOUND_S, loudest_stretch
 from soundsentry.train.evaluate import classifier_predict, clip_scores
-from soundsentry.train.features import BACKGROUND, extract
+from soundsentry.train.features import BACKGROUND
 from soundsentry.train.fit import predict_windows
 from soundsentry.train.run import cv_splits, fit_and_score, fold_metrics, real_clips
 from soundsentry.convert.convert import agreement, representative, windows_with_labels
 from soundsentry.convert.tflite import make_bundle, to_tflite
 
 from event_rule_bench import RULES, judge, place_sounds, score
-from mic_shift import microphones
+from mic_shift import config_and_features, fold_parser, microphones
 
 COUNTS = ("sounds", "sounds_found", "hits", "confusions", "false_starts_in_quiet")
 
@@ -77,16 +73,11 @@ def train_fold(features, config, train_idx: np.ndarray, test_idx: np.ndarray, fo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--config", help="training config (TOML); default: the shipped defaults")
-    parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
-    parser.add_argument("--folds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser = fold_parser(__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="folder to keep each fold's bundle in (fold-N.ssb)")
     parser.add_argument("--bundles", type=Path, help="judge the bundles an earlier --out kept, without training")
     args = parser.parse_args()
-    config = load_train_config(args.config)
-    features = extract(load_dataset(args.data), config, args.cache_dir, progress=False)
+    config, features = config_and_features(args)
     mics = {"clean": lambda y: y, **microphones(features.params.sample_rate)}
     _, splits = cv_splits(features, 5, config.fit.seed)
     results = []

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import signal
 
 from soundsentry.train.cli import DEFAULT_CACHE
-from soundsentry.train.config import load_train_config
+from soundsentry.train.config import TrainConfig, load_train_config
 from soundsentry.train.datasets import load_dataset
 from soundsentry.train.evaluate import clip_scores, metrics
 from soundsentry.train.features import FeatureSet, clean_windows, extract
@@ -55,15 +55,24 @@ def heard_through(mic, features: FeatureSet, indices) -> FeatureSet:
     return replace(features, clips=clips)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def fold_parser(description: str) -> argparse.ArgumentParser:
+    """The options of a benchmark that trains the folds of `train --cv`."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", required=True)
     parser.add_argument("--config", help="training config (TOML); default: the shipped defaults")
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
     parser.add_argument("--folds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    args = parser.parse_args()
+    return parser
+
+
+def config_and_features(args: argparse.Namespace) -> tuple[TrainConfig, FeatureSet]:
     config = load_train_config(args.config)
-    features = extract(load_dataset(args.data), config, args.cache_dir, progress=False)
+    return config, extract(load_dataset(args.data), config, args.cache_dir, progress=False)
+
+
+def main() -> None:
+    args = fold_parser(__doc__.splitlines()[0]).parse_args()
+    config, features = config_and_features(args)
     mics = microphones(features.params.sample_rate)
     _, splits = cv_splits(features, 5, config.fit.seed)
     real = real_clips(features)
