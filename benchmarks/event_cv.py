@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from soundsentry.device.bundle import read_bundle, write_bundle
+from soundsentry.device.bundle import Bundle, read_bundle, write_bundle
 from soundsentry.device.classifier import Classifier
 from soundsentry.train.demo import SOUND_S, loudest_stretch
 from soundsentry.train.evaluate import classifier_predict, clip_scores
@@ -35,7 +35,7 @@ from mic_shift import config_and_features, fold_parser, microphones
 COUNTS = ("sounds", "sounds_found", "hits", "confusions", "false_starts_in_quiet")
 
 
-def fold_bundle(model, features, train_idx: np.ndarray, fold: int):
+def fold_bundle(model, features, train_idx: np.ndarray, fold: int) -> Bundle:
     """The fold's model in full int8, calibrated on its own training clips' windows."""
     rng = np.random.default_rng(0)
     rep_x = representative(*windows_with_labels(features, list(train_idx), features.labels), rng)
@@ -45,7 +45,7 @@ def fold_bundle(model, features, train_idx: np.ndarray, fold: int):
                        background_labels=(BACKGROUND,) if BACKGROUND in features.labels else ())
 
 
-def judge_fold(bundle, features, test_idx: np.ndarray, fold: int, mics: dict) -> dict:
+def judge_fold(bundle: Bundle, features, test_idx: np.ndarray, fold: int, mics: dict) -> dict:
     """The bundle's int8 clip accuracy on the fold's test clips, and every rule on their scene through each mic."""
     real = test_idx[np.isin(test_idx, real_clips(features))]
     int8_scores = clip_scores(classifier_predict(Classifier(bundle)), features, test_idx)
@@ -62,7 +62,7 @@ def judge_fold(bundle, features, test_idx: np.ndarray, fold: int, mics: dict) ->
     return result
 
 
-def train_fold(features, config, train_idx: np.ndarray, test_idx: np.ndarray, fold: int) -> tuple[object, dict]:
+def train_fold(features, config, train_idx: np.ndarray, test_idx: np.ndarray, fold: int) -> tuple[Bundle, dict]:
     """Train as `train --cv` does and convert; the Keras clip accuracy and the int8 agreement on test windows."""
     model, _, scores = fit_and_score(features, train_idx, test_idx, config, verbose=0)
     bundle = fold_bundle(model, features, train_idx, fold)
