@@ -25,7 +25,7 @@ from soundsentry.train.demo import SOUND_S, loudest_stretch
 from soundsentry.train.evaluate import classifier_predict, clip_scores
 from soundsentry.train.features import BACKGROUND
 from soundsentry.train.fit import predict_windows
-from soundsentry.train.run import cv_splits, fit_and_score, fold_metrics, real_clips
+from soundsentry.train.run import cv_splits, fit_and_score, fold_metrics, scored_mask
 from soundsentry.convert.convert import agreement, representative, windows_with_labels
 from soundsentry.convert.tflite import make_bundle, to_tflite
 
@@ -47,7 +47,7 @@ def fold_bundle(model, features, train_idx: np.ndarray, fold: int) -> Bundle:
 
 def judge_fold(bundle: Bundle, features, test_idx: np.ndarray, fold: int, mics: dict) -> dict:
     """The bundle's int8 clip accuracy on the fold's test clips, and every rule on their scene through each mic."""
-    real = test_idx[np.isin(test_idx, real_clips(features))]
+    real = test_idx[scored_mask(features, test_idx)]
     int8_scores = clip_scores(classifier_predict(Classifier(bundle)), features, test_idx)
     rng = np.random.default_rng(fold)
     sounds = [(features.labels[features.clips[i].label], loudest_stretch(features.clips[i].waves[0], SOUND_S))
@@ -66,7 +66,7 @@ def train_fold(features, config, train_idx: np.ndarray, test_idx: np.ndarray, fo
     """Train as `train --cv` does and convert; the Keras clip accuracy and the int8 agreement on test windows."""
     model, _, scores = fit_and_score(features, train_idx, test_idx, config, verbose=0)
     bundle = fold_bundle(model, features, train_idx, fold)
-    x, y = windows_with_labels(features, list(test_idx[np.isin(test_idx, real_clips(features))]), features.labels)
+    x, y = windows_with_labels(features, list(test_idx[scored_mask(features, test_idx)]), features.labels)
     check = agreement(predict_windows(model, x), classifier_predict(Classifier(bundle))(x), y)
     return bundle, {"accuracy": round(fold_metrics(features, test_idx, scores)["accuracy"], 3),
                     "int8_agreement": round(check["agreement"], 4)}

@@ -25,7 +25,7 @@ from soundsentry.train.datasets import load_dataset
 from soundsentry.train.evaluate import clip_scores, metrics
 from soundsentry.train.features import FeatureSet, clean_windows, extract
 from soundsentry.train.fit import predict_windows
-from soundsentry.train.run import cv_splits, fit_and_score, real_clips
+from soundsentry.train.run import cv_splits, fit_and_score, scored_mask
 
 RESONANCE_DB = 10.0
 
@@ -75,15 +75,14 @@ def main() -> None:
     config, features = config_and_features(args)
     mics = microphones(features.params.sample_rate)
     _, splits = cv_splits(features, 5, config.fit.seed)
-    real = real_clips(features)
     results = []
     for fold in args.folds:
         train_idx, test_idx = splits[fold - 1]
         started = time.monotonic()
         model, _, clean = fit_and_score(features, train_idx, test_idx, config, verbose=0)
-        scored = np.isin(test_idx, real)  # the synthetic background clips train, but are not scored
-        test_idx, y = test_idx[scored], features.y[test_idx[scored]]
-        accuracy = {"clean": metrics(y, clean[scored], features.labels)["accuracy"]}
+        real = scored_mask(features, test_idx)
+        test_idx, y = test_idx[real], features.y[test_idx[real]]
+        accuracy = {"clean": metrics(y, clean[real], features.labels)["accuracy"]}
         for name, mic in mics.items():
             scores = clip_scores(lambda w: predict_windows(model, w), heard_through(mic, features, test_idx),
                                  test_idx)

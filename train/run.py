@@ -89,10 +89,15 @@ def real_clips(features: FeatureSet) -> np.ndarray:
     return np.array([i for i, c in enumerate(features.clips) if not c.group.startswith(f"{BACKGROUND}-")])
 
 
+def scored_mask(features: FeatureSet, indices: np.ndarray) -> np.ndarray:
+    """Which of `indices` are scored: the data set's own clips. The synthetic background clips train, but are not
+    scored."""
+    return np.isin(indices, real_clips(features))
+
+
 def fold_metrics(features: FeatureSet, test_idx: np.ndarray, scores: np.ndarray) -> dict:
-    """`metrics` of a fold's test clips from their scores, the synthetic background clips left out: they train,
-    but are not scored."""
-    real = np.isin(test_idx, real_clips(features))
+    """`metrics` of a fold's test clips from their scores, the scored ones only (`scored_mask`)."""
+    real = scored_mask(features, test_idx)
     return metrics(features.y[test_idx][real], scores[real], features.labels)
 
 
