@@ -76,6 +76,16 @@ def test_time_statistics_layers_match_numpy():
     assert np.allclose(d.T @ d, np.eye(40), atol=1e-5)  # orthonormal columns, as scipy's DCT-II with norm="ortho"
 
 
+def test_default_compact_fits_the_parameter_bound():
+    """The issue's bound on the default model: at most 120k parameters on the default window and 51 labels."""
+    from soundsentry.train.config import TrainConfig
+    from soundsentry.train.model import build_model
+
+    config = TrainConfig()
+    model = build_model("compact", (config.window.frames, config.frontend.n_mels), 51)
+    assert model.count_params() <= 120_000
+
+
 def test_model_table_is_validated(tmp_path):
     from soundsentry.device.errors import UsageError
     from soundsentry.train.config import load_train_config
