@@ -20,6 +20,7 @@ from .config import TrainConfig
 from .datasets import load_dataset
 from .evaluate import RUN_INFO, clip_scores, metrics
 from .features import BACKGROUND, FeatureSet, extract
+from .machine import machine_info
 
 log = logging.getLogger("soundsentry.train.run")
 KERAS_MODEL = "model.keras"
@@ -176,7 +177,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, *, config: TrainConfi
     run_info = {"name": out.name, "preset": config.preset, "labels": features.labels,
                 "frontend": config.frontend.to_dict(),
                 "window": {"frames": config.window.frames, "hop_frames": config.window.hop_frames},
-                "dataset": data_info, "protocol": protocol, "summary": summary}
+                "dataset": data_info, "protocol": protocol, "summary": summary, "machine": machine_info()}
     (out / RUN_INFO).write_text(json.dumps(run_info, indent=2))
     (out / "model_card.md").write_text(report.model_card(
         name=out.name, preset=config.preset, params=summary.get("params", 0), dataset=data_info, protocol=protocol,

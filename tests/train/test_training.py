@@ -30,6 +30,17 @@ def test_a_few_epochs_on_tones_beat_chance(tone_run):
     assert "parameters" in card and "Licence of the data" in card
 
 
+def test_run_records_the_machine_that_decides_its_numbers(tone_run, monkeypatch):
+    """Runs reproduce each other only on the same numeric paths: run.json says which ones this run took."""
+    from soundsentry.train.machine import machine_info
+
+    machine = json.loads((tone_run / "run.json").read_text())["machine"]
+    assert machine["packages"]["numpy"] == np.__version__ and machine["cpu"]
+    assert machine["blas"] and all(name.startswith(("openblas", "mkl", "blis")) for name in machine["blas"])
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert machine_info()["environment"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+
+
 def test_grouped_folds_never_split_a_recording(tmp_path):
     root = synth.write_esc50(tmp_path, per_class=5)
     features = extract(load_dataset(root), fast_config(), progress=False)
