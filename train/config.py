@@ -56,7 +56,8 @@ class AugmentConfig:
 @dataclass(frozen=True, kw_only=True)
 class FitConfig:
     epochs: int = option(160, min=1, max=10000, help="passes over the augmented windows; 160 against 80 raised "
-                         "compact's CV accuracy, at twice the training time (BENCHMARKS.md)")
+                         "compact's CV accuracy, at twice the training time; 320 was level with 160 "
+                         "(BENCHMARKS.md)")
     batch_size: int = option(32, min=1, max=4096)
     learning_rate: float = option(3e-3, min=1e-6, max=1.0)
     amsgrad: bool = option(True, help="Adam with the AMSGrad variant")
