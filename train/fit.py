@@ -34,8 +34,10 @@ def distribution(mixed_precision: bool) -> tf.distribute.Strategy:
 
 
 def make_optimizer(f: FitConfig, learning_rate) -> keras.optimizers.Optimizer:
-    """Adam (AMSGrad on request) with decoupled weight decay on the kernels; batch norm and biases keep theirs."""
-    optimizer = keras.optimizers.Adam(learning_rate, amsgrad=f.amsgrad, weight_decay=f.weight_decay or None)
+    """Adam (AMSGrad on request) with decoupled weight decay on the kernels, batch norm and biases keeping theirs;
+    with an ema_momentum, fit ends on the moving average of the weights."""
+    optimizer = keras.optimizers.Adam(learning_rate, amsgrad=f.amsgrad, weight_decay=f.weight_decay or None,
+                                      use_ema=f.ema_momentum > 0, ema_momentum=f.ema_momentum or 0.99)
     optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
     return optimizer
 

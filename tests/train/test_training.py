@@ -142,6 +142,32 @@ def test_weight_decay_shrinks_kernels_only(tmp_path):
             assert np.allclose(after[name], before[name]), name
 
 
+def test_ema_ends_on_the_moving_average_of_the_weights(tmp_path):
+    import keras
+
+    from soundsentry.device.errors import UsageError
+    from soundsentry.train.config import FitConfig, load_train_config
+    from soundsentry.train.fit import make_optimizer
+
+    path = tmp_path / "train.toml"
+    path.write_text("[fit]\nema_momentum = 1.0\n")
+    with pytest.raises(UsageError, match=r"^fit\.ema_momentum"):
+        load_train_config(path)
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    optimizer = make_optimizer(FitConfig(ema_momentum=0.5), 0.1)
+    rng = np.random.default_rng(0)
+    average = None
+    for _ in range(4):
+        optimizer.apply_gradients([(rng.normal(size=v.shape).astype(np.float32), v)
+                                   for v in model.trainable_variables])
+        kernel = keras.ops.convert_to_numpy(model.trainable_variables[0])
+        average = kernel if average is None else 0.5 * average + 0.5 * kernel
+    assert not np.allclose(kernel, average)
+    optimizer.finalize_variable_values(model.trainable_variables)
+    assert np.allclose(keras.ops.convert_to_numpy(model.trainable_variables[0]), average, atol=1e-6)
+
+
 def test_plateau_schedule_needs_a_validation_split(tmp_path):
     from soundsentry.device.errors import UsageError
     from soundsentry.train.config import load_train_config
