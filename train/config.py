@@ -59,7 +59,8 @@ class FitConfig:
                          "compact's CV accuracy, at twice the training time; 320 was level with 160 "
                          "(BENCHMARKS.md)")
     batch_size: int = option(32, min=1, max=4096)
-    learning_rate: float = option(3e-3, min=1e-6, max=1.0)
+    learning_rate: float = option(3e-3, min=1e-6, max=1.0, help="peak learning rate (1e-3 and 1e-2 were 2.4 and "
+                                  "2.1 points of CV accuracy under 3e-3: BENCHMARKS.md)")
     amsgrad: bool = option(True, help="Adam with the AMSGrad variant")
     weight_decay: float = option(0.0, min=0.0, max=1.0, help="decoupled weight decay (as AdamW), times the "
                                  "learning rate each step, on kernels only (not batch norm or biases); 0: off "
