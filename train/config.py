@@ -67,8 +67,9 @@ class FitConfig:
                                  "(0.05 moved CV accuracy by +2.4 and -2.0 points on two seeds: BENCHMARKS.md)")
     ema_momentum: float = option(0.0, min=0.0, max=0.9999, help="keep an exponential moving average of the "
                                  "weights with this momentum and end on it (0.999: about the last 1,000 steps); "
-                                 "0: off, the last weights are kept (0.999 was level with off, -0.3 points of CV "
-                                 "accuracy: BENCHMARKS.md)")
+                                 "0: off, the last weights are kept. With a val_fraction, early stopping's restore "
+                                 "of its best epoch replaces the average. (0.999 was level with off, -0.3 points "
+                                 "of CV accuracy: BENCHMARKS.md)")
     schedule: str = option("cosine", choices=("cosine", "plateau", "constant"))
     patience: int = option(20, min=1, max=1000, help="epochs without val_accuracy improvement before stopping")
     val_fraction: float = option(0.0, min=0.0, max=0.5, help="recordings held out for early stopping and "

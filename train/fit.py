@@ -37,7 +37,7 @@ def make_optimizer(f: FitConfig, learning_rate) -> keras.optimizers.Optimizer:
     """Adam (AMSGrad on request) with decoupled weight decay on the kernels, batch norm and biases keeping theirs;
     with an ema_momentum, fit ends on the moving average of the weights."""
     optimizer = keras.optimizers.Adam(learning_rate, amsgrad=f.amsgrad, weight_decay=f.weight_decay or None,
-                                      use_ema=f.ema_momentum > 0, ema_momentum=f.ema_momentum or 0.99)
+                                      use_ema=f.ema_momentum > 0, ema_momentum=f.ema_momentum)
     optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
     return optimizer
 
