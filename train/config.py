@@ -78,7 +78,8 @@ class FitConfig:
                                  "against 0.15: BENCHMARKS.md)")
     windows_per_clip: int = option(4, min=1, max=64, help="active windows drawn from each clip per epoch")
     label_smoothing: float = option(0.05, min=0.0, max=0.5, help="share of each target spread over the other "
-                                    "classes (0.1 was 4.1 points of CV accuracy under 0.05: BENCHMARKS.md)")
+                                    "classes (0 and 0.1 were 3.1 and 4.1 points of CV accuracy under 0.05: "
+                                    "BENCHMARKS.md)")
     seed: int = option(0, min=0)
     mixed_precision: bool = option(False, help="float16 compute on GPUs that support it")
 

@@ -32,7 +32,8 @@ class CompactSpec:
     widths: tuple[int, ...] = option((32, 32, 64, 64, 96, 96), min=1, max=1024,
                                      help="channels of each depthwise-separable block")
     strides: tuple[int, ...] = option((2, 1, 2, 1, 2, 1), min=1, max=4, help="stride of each block")
-    dropout: float = option(0.3, min=0.0, max=0.9)
+    dropout: float = option(0.3, min=0.0, max=0.9, help="dropout before the classifier (0.1 was 3.1 points of "
+                            "CV accuracy under 0.3: BENCHMARKS.md)")
     stats: bool = option(False, help="add per-band time statistics of the log-mel and its DCT (the MFCC "
                                      "baseline's features, on one window) to the pooled convolution features; "
                                      "better in float, but its int8 conversion agrees on 96.6 % only (BENCHMARKS.md)")
