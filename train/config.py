@@ -58,10 +58,12 @@ class FitConfig:
     epochs: int = option(160, min=1, max=10000, help="passes over the augmented windows; 160 against 80 raised "
                          "compact's CV accuracy, at twice the training time; 320 was level with 160 "
                          "(BENCHMARKS.md)")
-    batch_size: int = option(32, min=1, max=4096)
+    batch_size: int = option(32, min=1, max=4096, help="windows per training step (16 was level with 32, -0.5 "
+                             "points of CV accuracy over two seeds: BENCHMARKS.md)")
     learning_rate: float = option(3e-3, min=1e-6, max=1.0, help="peak learning rate (1e-3 and 1e-2 were 2.4 and "
                                   "2.1 points of CV accuracy under 3e-3: BENCHMARKS.md)")
-    amsgrad: bool = option(True, help="Adam with the AMSGrad variant")
+    amsgrad: bool = option(True, help="Adam with the AMSGrad variant (plain Adam was 1.4 points of CV accuracy "
+                           "under it, within the noise: BENCHMARKS.md)")
     weight_decay: float = option(0.0, min=0.0, max=1.0, help="decoupled weight decay (as AdamW), times the "
                                  "learning rate each step, on kernels only (not batch norm or biases); 0: off "
                                  "(0.05 moved CV accuracy by +2.4 and -2.0 points on two seeds: BENCHMARKS.md)")
