@@ -35,7 +35,8 @@ class AugmentConfig:
     background_class: bool = option(True, help="add a 'background' class of quiet coloured noise (and "
                                      "background_dir recordings), so quiet rooms have a label of their own")
     background_level_dbfs: tuple[float, float] = option((-80.0, -35.0), min=-140, max=0)
-    probability: float = option(0.8, min=0.0, max=1.0, help="chance each waveform augmentation is applied")
+    probability: float = option(0.8, min=0.0, max=1.0, help="chance each waveform augmentation is applied (0.5 "
+                                "was level with 0.8, -0.7 points of CV accuracy: BENCHMARKS.md)")
     mixup: bool = option(False, help="mix pairs of windows and their labels (off: on the ESC-50 subset it "
                                       "cost 7.6 points of CV accuracy together with the masks, BENCHMARKS.md)")
     mixup_alpha: float = option(0.2, min=0.0, max=10.0)
