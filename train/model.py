@@ -23,14 +23,16 @@ class CompactSpec:
     """Width and depth of the compact model (the `[model]` table of the training config): a stem conv,
     depthwise-separable blocks, and a branch of per-band time statistics beside them."""
 
-    stem: int = option(16, min=1, max=512, help="channels of the stem convolution")
+    stem: int = option(16, min=1, max=512, help="channels of the stem convolution (32 was level with 16 in CV "
+                       "accuracy: BENCHMARKS.md)")
     stem_strides: tuple[int, ...] = option((2, 1), min=1, max=4, help="stride of the stem along time and bands; "
                                            "(2, 1) keeps every mel band through the stem: against (2, 2), level "
                                            "on clean clips, better through filtered microphones and on held-out "
                                            "sounds in the event scene, at 1.45-2.7 times the invoke time "
                                            "(BENCHMARKS.md, sessions 30 and 31)")
     widths: tuple[int, ...] = option((32, 32, 64, 64, 96, 96), min=1, max=1024,
-                                     help="channels of each depthwise-separable block")
+                                     help="channels of each depthwise-separable block (40, 40, 80, 80, 112, 112 "
+                                          "was -0.9 points of CV accuracy over two seeds: BENCHMARKS.md)")
     strides: tuple[int, ...] = option((2, 1, 2, 1, 2, 1), min=1, max=4, help="stride of each block")
     dropout: float = option(0.3, min=0.0, max=0.9, help="dropout before the classifier (0.1 was 3.1 points of "
                             "CV accuracy under 0.3: BENCHMARKS.md)")
