@@ -24,7 +24,7 @@ class CompactSpec:
     depthwise-separable blocks, and a branch of per-band time statistics beside them."""
 
     stem: int = option(16, min=1, max=512, help="channels of the stem convolution (32 was level with 16 in CV "
-                       "accuracy: BENCHMARKS.md)")
+                       "accuracy, one seed: BENCHMARKS.md)")
     stem_strides: tuple[int, ...] = option((2, 1), min=1, max=4, help="stride of the stem along time and bands; "
                                            "(2, 1) keeps every mel band through the stem: against (2, 2), level "
                                            "on clean clips, better through filtered microphones and on held-out "
@@ -32,7 +32,8 @@ class CompactSpec:
                                            "(BENCHMARKS.md, sessions 30 and 31)")
     widths: tuple[int, ...] = option((32, 32, 64, 64, 96, 96), min=1, max=1024,
                                      help="channels of each depthwise-separable block (40, 40, 80, 80, 112, 112 "
-                                          "was -0.9 points of CV accuracy over two seeds: BENCHMARKS.md)")
+                                          "was -0.9 points of CV accuracy over two seeds, and a seventh block of "
+                                          "96 +0.2 over 23 folds: BENCHMARKS.md)")
     strides: tuple[int, ...] = option((2, 1, 2, 1, 2, 1), min=1, max=4, help="stride of each block")
     dropout: float = option(0.3, min=0.0, max=0.9, help="dropout before the classifier (0.1 was 3.1 points of "
                             "CV accuracy under 0.3: BENCHMARKS.md)")
