@@ -34,8 +34,8 @@ class FrontEndParams:
     window: str = "hann"
     """Periodic analysis window: 'hann' or 'hamming'."""
     n_mels: int = 64
-    """Number of mel bands. For compact on ESC-50, 96 and 128 were level with 64 at 1.5 and 2 times the work, and 40
-    was worse (BENCHMARKS.md)."""
+    """Number of mel bands. For compact on ESC-50, 96 and 128 were level with 64 at 1.6 and 1.8 times the training
+    time, and 40 was worse (BENCHMARKS.md)."""
     fmin: float = 50.0
     """Lowest band edge in Hz."""
     fmax: float = 11025.0
